@@ -1,0 +1,3 @@
+"""Glassbox core: everything the studio does, without any UI (never imports streamlit)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,73 @@
+"""A run's files, in one place: what the worker writes and what later steps (evaluate, explain,
+predict, export) read back."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file
+from torch import nn
+
+from core.config import TrainConfig
+from core.errors import GlassboxError
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.root / "checkpoints" / "last.pt"
+
+    @property
+    def weights(self) -> Path:
+        """Best-epoch weights (safetensors)."""
+        return self.root / "model.safetensors"
+
+    @property
+    def labels(self) -> Path:
+        return self.root / "labels.json"
+
+    @property
+    def predictions(self) -> Path:
+        """Validation-set predictions of the best model: what Evaluate and Explain start from."""
+        return self.root / "predictions.json"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "worker.log"
+
+    def write_json(self, path: Path, value: Any) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(value))
+        tmp.replace(path)
+
+    def read_json(self, path: Path) -> Any:
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            raise GlassboxError(f"{path.name} is missing: has the run finished?") from None
+
+
+def load_model(files: RunFiles, cache_dir: Path) -> tuple[nn.Module, TrainConfig, list[str]]:
+    """The trained model in eval mode on the CPU, rebuilt from the run's config and best weights.
+
+    Rebuilding with `weights="none"` means no pretrained source is needed to reload a run.
+    """
+    from core.models import create_model
+
+    if not files.weights.exists():
+        raise GlassboxError("this run has no trained weights yet")
+    config = TrainConfig.load(files.config)
+    classes = files.read_json(files.labels)
+    model = create_model(config.updated(weights="none"), len(classes), cache_dir)
+    model.load_state_dict(load_file(str(files.weights)))
+    return model.eval(), config, classes

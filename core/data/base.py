@@ -1,0 +1,84 @@
+"""What every modality provides, and the pieces they share (the stratified split, the bad-files refusal).
+
+A modality turns an upload into a validated dataset folder (`ingest`) and that folder into torch
+datasets for a model (`datasets`). Images, text, tables and series are each one module registering
+one `Modality`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from core.config import TrainConfig
+from core.errors import GlassboxError
+
+if TYPE_CHECKING:  # torch stays out of light commands (listing, validating) until a model is needed
+    from torch import nn
+    from torch.utils.data import Dataset
+
+
+class BadFilesError(GlassboxError):
+    """Some files cannot be used; the user decides to drop them (ingest again with drop_bad) or cancel."""
+
+    def __init__(self, bad: list[tuple[str, str]]) -> None:
+        self.bad = bad
+        names = ", ".join(name for name, _ in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        super().__init__(f"{len(bad)} file(s) cannot be used: {names}")
+
+
+@dataclass(frozen=True)
+class Split:
+    train: list[int]
+    val: list[int]
+
+
+def stratified_split(labels: Sequence[int], val_fraction: float, seed: int) -> Split:
+    """Same labels, fraction and seed give the same split on any machine (no global RNG involved)."""
+    labels_arr = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    train: list[int] = []
+    val: list[int] = []
+    for cls in np.unique(labels_arr):
+        idx = np.flatnonzero(labels_arr == cls)
+        rng.shuffle(idx)
+        n_val = int(round(len(idx) * val_fraction))
+        n_val = min(max(n_val, 1), len(idx) - 1) if len(idx) > 1 else 0
+        val.extend(int(i) for i in idx[:n_val])
+        train.extend(int(i) for i in idx[n_val:])
+    return Split(train=sorted(train), val=sorted(val))
+
+
+class Modality(Protocol):
+    name: str  # registry key, e.g. "images"
+    title: str  # shown in the UI
+
+    def accepts(self, source: Path) -> bool:
+        """Whether an upload (file or folder) looks like this modality's input."""
+
+    def ingest(
+        self, source: Path, dest: Path, *, drop_bad: bool = False, options: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Validate `source` and write the usable dataset into the empty folder `dest`.
+
+        Returns the dataset's info (JSON-able): at least `classes` (sorted names), `counts`
+        ({class: n}), `num_items`, `problems` ([{"level": "error"|"warning", "message": str}]) and
+        `dropped` (names left out). Raises GlassboxError when the upload is refused, BadFilesError
+        when unusable files were found and `drop_bad` is False. Never writes outside `dest`.
+        """
+
+    def items(self, dataset_dir: Path, info: dict[str, Any]) -> list[str]:
+        """A reference per item for people (an image's path under the dataset folder, a text), in
+        the dataset's fixed item order: what prediction indices point into."""
+
+    def labels(self, dataset_dir: Path, info: dict[str, Any]) -> list[int]:
+        """Integer label per item, in the dataset's fixed item order (what the split is made on)."""
+
+    def datasets(
+        self, dataset_dir: Path, info: dict[str, Any], config: TrainConfig, split: Split, model: nn.Module
+    ) -> tuple[Dataset, Dataset]:
+        """Train and validation datasets yielding (input, label) ready for `model`."""

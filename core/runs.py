@@ -1,0 +1,106 @@
+"""Runs: create one from a config, hand it to a job backend, cancel, resume, and keep statuses
+honest when a worker died without saying so."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from core import datasets, jobs
+from core.artifacts import RunFiles
+from core.config import TrainConfig
+from core.errors import GlassboxError
+from core.store import ACTIVE, RunRecord, Store
+from core.workspace import Workspace
+
+# how long a run may sit in "starting" without its worker checking in before it counts as dead
+_START_GRACE_S = 120.0
+_GONE = "the worker stopped unexpectedly; resume to continue from the last checkpoint"
+
+
+def create(ws: Workspace, store: Store, config: TrainConfig, backend: str = "local") -> RunRecord:
+    """Record a run as queued, with its config saved beside its files, and submit it."""
+    config.validate()
+    dataset = datasets.resolve(store, config.dataset_id)
+    if dataset.modality != config.modality:
+        raise GlassboxError(f"dataset {dataset.name} holds {dataset.modality}, not {config.modality}")
+    config = config.updated(dataset_id=dataset.id)
+    run_id = time.strftime("run-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    files = RunFiles(ws.run_dir(run_id))
+    files.root.mkdir(parents=True)
+    files.config.write_text(config.to_json())
+    record = RunRecord(
+        id=run_id, dataset_id=dataset.id, modality=config.modality, backbone=config.backbone, status="queued",
+        config=config.to_dict(), backend=backend, created_at=time.time(), total_epochs=config.epochs,
+    )
+    store.add_run(record)
+    jobs.backend(backend, ws, store).submit(record)
+    return store.get_run(run_id)
+
+
+def reconcile(ws: Workspace, store: Store) -> list[str]:
+    """Mark runs whose worker is gone as interrupted (resumable); returns their ids.
+
+    Called when the studio starts and whenever runs are listed, so a killed worker or a rebooted
+    machine never leaves a run showing as running forever.
+    """
+    interrupted = []
+    now = time.time()
+    for run in store.list_runs(ACTIVE):
+        state = jobs.backend(run.backend, ws, store).status(run)
+        starting_too_long = run.status == "starting" and not run.pid and now - (run.heartbeat_at or 0) > _START_GRACE_S
+        dead = (state == "gone" and run.pid) or starting_too_long
+        if dead and store.transition(run.id, ACTIVE, status="interrupted", finished_at=now, pid=None, error=_GONE):
+            store.add_event(run.id, "worker gone: marked interrupted", "warning")
+            interrupted.append(run.id)
+    if interrupted:
+        for name in {store.get_run(i).backend for i in interrupted}:
+            jobs.backend(name, ws, store).dispatch()
+    return interrupted
+
+
+def cancel(ws: Workspace, store: Store, run_id: str, grace_s: float = 15.0) -> RunRecord:
+    """Ask the worker to stop between two steps; kill its process group if it has not within `grace_s`."""
+    run = store.get_run(run_id)
+    if run.is_terminal:
+        raise GlassboxError(f"run {run_id} has already ended ({run.status})")
+    if store.transition(run_id, ["queued", "interrupted"], status="cancelled", finished_at=time.time()):
+        store.add_event(run_id, "cancelled before it ran")
+        return store.get_run(run_id)
+    store.update_run(run_id, cancel_requested=1)
+    store.add_event(run_id, "cancel requested")
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        run = store.get_run(run_id)
+        if not run.is_active:
+            return run
+        time.sleep(0.2)
+    jobs.backend(run.backend, ws, store).cancel(run)
+    if store.transition(run_id, ACTIVE, status="cancelled", finished_at=time.time(), pid=None):
+        store.add_event(run_id, f"worker did not stop within {grace_s:.0f} s: killed", "warning")
+    jobs.backend(run.backend, ws, store).dispatch()
+    return store.get_run(run_id)
+
+
+def resume(ws: Workspace, store: Store, run_id: str) -> RunRecord:
+    """Queue a stopped run again; its worker continues from the last per-epoch checkpoint."""
+    run = store.get_run(run_id)
+    if run.status not in ("interrupted", "failed", "cancelled"):
+        raise GlassboxError(f"run {run_id} is {run.status}: only interrupted, failed or cancelled runs resume")
+    store.transition(run_id, [run.status], status="queued", cancel_requested=0, error=None, finished_at=None,
+                     pid=None)
+    checkpoint = RunFiles(ws.run_dir(run_id)).checkpoint
+    store.add_event(run_id, "resume requested" + ("" if checkpoint.exists() else " (no checkpoint: from the start)"))
+    jobs.backend(run.backend, ws, store).submit(store.get_run(run_id))
+    return store.get_run(run_id)
+
+
+def wait(ws: Workspace, store: Store, run_id: str, poll_s: float = 0.5) -> RunRecord:
+    """Block until the run ends (completed, failed, cancelled or interrupted)."""
+    while True:
+        run = store.get_run(run_id)
+        if run.is_terminal or run.status == "interrupted":
+            return run
+        if run.is_active:
+            reconcile(ws, store)
+        time.sleep(poll_s)

@@ -1,0 +1,219 @@
+"""The training loop shared by every modality: device and precision, optimizer and schedule,
+per-epoch validation, checkpoints, early stopping and resume.
+
+It knows nothing of the store or the UI: it reports through a `Reporter` and stops cooperatively
+when the reporter says so, between two steps.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from core import data, device, evaluation, models
+from core.artifacts import RunFiles
+from core.config import TrainConfig
+from core.models import weights
+from core.training import checkpointing
+from core.training.checkpointing import Progress
+from core.training.reporting import Reporter
+
+
+class StopRequested(Exception):
+    """Raised between two steps when the user cancelled the run."""
+
+
+@dataclass
+class TrainJob:
+    config: TrainConfig
+    files: RunFiles
+    dataset_dir: Path
+    dataset_info: dict[str, Any]
+    cache_dir: Path
+
+
+def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
+    """Train (or continue training) a run; returns its final metrics."""
+    cfg = job.config
+    _seed_everything(cfg.seed)
+    choice = device.select(cfg.device, cfg.precision)
+    modality = data.modality(cfg.modality)
+    family = models.family(cfg.modality)
+    classes: list[str] = job.dataset_info["classes"]
+
+    model = family.create(cfg, len(classes), job.cache_dir)
+    source = weights.source_of(model)
+    reporter.log(f"weights: {source.description if source else 'random initialisation'}")
+    split = data.stratified_split(modality.labels(job.dataset_dir, job.dataset_info), cfg.val_fraction, cfg.seed)
+    train_ds, val_ds = modality.datasets(job.dataset_dir, job.dataset_info, cfg, split, model)
+    groups = family.param_groups(model, cfg)
+    channels_last = cfg.modality == "images" and cfg.channels_last
+    model.to(choice.device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+
+    # A frozen backbone gives the same features every epoch when nothing is augmented: compute them
+    # once and train only the head on them (seconds instead of minutes on a CPU).
+    trainable: nn.Module = model
+    if cfg.mode == "head" and cfg.augmentation == "none":
+        reporter.log("frozen backbone without augmentation: computing features once")
+        train_ds = _embedded(family, model, train_ds, cfg, choice, channels_last)
+        val_ds = _embedded(family, model, val_ds, cfg, choice, channels_last)
+        trainable = family.head(model)
+        channels_last = False
+
+    loader_generator = torch.Generator().manual_seed(cfg.seed)
+    train_loader = DataLoader(
+        train_ds, batch_size=cfg.batch_size, shuffle=True, generator=loader_generator,
+        drop_last=len(train_ds) > cfg.batch_size, pin_memory=choice.device.type == "cuda",
+    )
+    val_loader = DataLoader(val_ds, batch_size=cfg.batch_size * 2, shuffle=False)
+    optimizer = _optimizer(groups, cfg)
+    steps_per_epoch = len(train_loader)
+    scheduler = _warmup_cosine(optimizer, cfg.epochs * steps_per_epoch, cfg.warmup_fraction)
+    scaler = torch.amp.GradScaler(choice.device.type) if choice.needs_grad_scaler else None
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+
+    progress = Progress()
+    if job.files.checkpoint.exists():
+        progress = checkpointing.restore(
+            checkpointing.load(job.files.checkpoint), model=model, optimizer=optimizer,
+            scheduler=scheduler, scaler=scaler, loader_generator=loader_generator,
+        )
+        reporter.log(f"resumed from the checkpoint of epoch {progress.epoch}")
+    reporter.started(total_epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, start_epoch=progress.epoch,
+                     device=choice.describe())
+    job.files.write_json(job.files.labels, classes)
+
+    for epoch in range(progress.epoch + 1, cfg.epochs + 1):
+        if _early_stop(progress, cfg):
+            break
+        started = time.monotonic()
+        trainable.train()
+        for inputs, targets in train_loader:
+            if reporter.should_stop():
+                raise StopRequested
+            inputs, targets = _to(inputs, choice.device, channels_last), targets.to(choice.device)
+            with choice.autocast():
+                logits = _forward(trainable, inputs)
+                loss = loss_fn(logits, targets)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            scheduler.step()
+            progress.global_step += 1
+            accuracy = (logits.argmax(1) == targets).float().mean().item()
+            reporter.step(epoch=epoch, step=progress.global_step, loss=loss.item(), accuracy=accuracy,
+                          samples=len(targets))
+        labels, probs, val_loss = _predict(trainable, val_loader, choice, channels_last, loss_fn)
+        metrics = {f"val_{k}": v for k, v in evaluation.summary(labels, probs.argmax(1), len(classes)).items()}
+        metrics["val_loss"] = val_loss
+        metrics["epoch_s"] = time.monotonic() - started
+        progress.epoch = epoch
+        progress.history.append({"epoch": epoch, **metrics})
+        if metrics["val_accuracy"] > progress.best_metric:
+            progress.best_metric, progress.best_epoch = metrics["val_accuracy"], epoch
+            progress.epochs_without_improvement = 0
+            checkpointing.save_weights(job.files.weights, model)
+            job.files.write_json(job.files.predictions, _predictions(split.val, labels, probs))
+        else:
+            progress.epochs_without_improvement += 1
+        checkpointing.save(job.files.checkpoint, model=model, optimizer=optimizer, scheduler=scheduler,
+                           scaler=scaler, progress=progress, rng=checkpointing.capture_rng(loader_generator))
+        reporter.epoch_end(epoch=epoch, step=progress.global_step, metrics=metrics)
+        reporter.log(f"epoch {epoch}/{cfg.epochs}: val accuracy {metrics['val_accuracy']:.3f}, "
+                     f"macro F1 {metrics['val_macro_f1']:.3f}, {metrics['epoch_s']:.1f} s")
+
+    best = next(h for h in progress.history if h["epoch"] == progress.best_epoch)
+    return {
+        "val_accuracy": best["val_accuracy"],
+        "val_macro_f1": best["val_macro_f1"],
+        "val_loss": best["val_loss"],
+        "best_epoch": progress.best_epoch,
+        "epochs_completed": progress.epoch,
+    }
+
+
+def _early_stop(progress: Progress, cfg: TrainConfig) -> bool:
+    return 0 < cfg.early_stopping_patience <= progress.epochs_without_improvement
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _optimizer(groups: list[dict[str, Any]], cfg: TrainConfig) -> torch.optim.Optimizer:
+    for group in groups:
+        group.setdefault("weight_decay", cfg.weight_decay)
+        group["initial_lr"] = group["lr"]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def _warmup_cosine(optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float) -> Any:
+    warmup = int(total_steps * warmup_fraction)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _to(inputs: Any, target: torch.device, channels_last: bool) -> Any:
+    if isinstance(inputs, dict):
+        return {k: v.to(target, non_blocking=True) for k, v in inputs.items()}
+    inputs = inputs.to(target, non_blocking=True)
+    return inputs.contiguous(memory_format=torch.channels_last) if channels_last else inputs
+
+
+def _forward(model: nn.Module, inputs: Any) -> torch.Tensor:
+    return model(**inputs) if isinstance(inputs, dict) else model(inputs)
+
+
+@torch.no_grad()
+def _predict(model: nn.Module, loader: DataLoader, choice: device.DeviceChoice, channels_last: bool,
+             loss_fn: nn.Module) -> tuple[np.ndarray, np.ndarray, float]:
+    model.eval()
+    labels, probs, losses = [], [], []
+    for inputs, targets in loader:
+        with choice.autocast():
+            logits = _forward(model, _to(inputs, choice.device, channels_last)).float()
+        losses.append(loss_fn(logits, targets.to(choice.device)).item() * len(targets))
+        probs.append(logits.softmax(1).cpu().numpy())
+        labels.append(targets.numpy())
+    all_labels = np.concatenate(labels)
+    return all_labels, np.concatenate(probs), float(sum(losses) / len(all_labels))
+
+
+@torch.no_grad()
+def _embedded(family: models.BackboneFamily, model: nn.Module, dataset: Dataset, cfg: TrainConfig,
+              choice: device.DeviceChoice, channels_last: bool) -> TensorDataset:
+    model.eval()
+    features, labels = [], []
+    for inputs, targets in DataLoader(dataset, batch_size=cfg.batch_size * 2):
+        with choice.autocast():
+            features.append(family.embed(model, _to(inputs, choice.device, channels_last)).float().cpu())
+        labels.append(targets)
+    return TensorDataset(torch.cat(features), torch.cat(labels))
+
+
+def _predictions(indices: list[int], labels: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
+    return {"items": indices, "labels": labels.tolist(), "probs": np.round(probs, 6).tolist()}

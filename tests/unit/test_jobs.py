@@ -1,0 +1,148 @@
+"""The job system end to end on a tiny model: worker processes, the queue, cancel, crash and resume,
+and the CLI contract. Each test starts real worker processes, as the studio does."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core import datasets, runs
+from core.artifacts import RunFiles
+from core.config import TrainConfig
+from core.store import Store
+from core.workspace import Workspace
+from tests.conftest import ROOT
+
+
+def _config(dataset_id: str, **changes: object) -> TrainConfig:
+    base = TrainConfig(dataset_id=dataset_id, backbone="test_efficientnet", weights="none", image_size=32,
+                       epochs=3, batch_size=16, lr=1e-2, mode="full", augmentation="none", device="cpu",
+                       warmup_fraction=0.0, label_smoothing=0.0)
+    return base.updated(**changes)
+
+
+def _cli(*args: str, env_home: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GLASSBOX_HOME": str(env_home), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def _wait_for(predicate, timeout: float = 120, poll: float = 0.05):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def dataset_id(ws: Workspace, store: Store, colour_zip: Path) -> str:
+    return datasets.add(ws, store, colour_zip).id
+
+
+def test_cli_trains_a_model_that_learns(ws: Workspace, colour_zip: Path) -> None:
+    done = _cli("train", "--data", str(colour_zip), "--backbone", "test_efficientnet", "--weights", "none",
+                "--epochs", "4", "--image-size", "32", "--lr", "0.01", "--device", "cpu", "--json",
+                env_home=ws.home)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["status"] == "completed"
+    assert result["device"].startswith("cpu")
+    assert result["epochs_completed"] == 4
+    assert result["duration_s"] > 0
+    # three colour classes: chance is 1/3
+    assert result["metrics"]["val_accuracy"] >= 0.8
+    assert 0 <= result["metrics"]["val_macro_f1"] <= 1
+    files = RunFiles(ws.run_dir(result["run_id"]))
+    assert files.weights.exists() and files.checkpoint.exists() and files.predictions.exists()
+    # the saved config reproduces the run
+    config = TrainConfig.load(files.config)
+    assert (config.epochs, config.backbone, config.seed) == (4, "test_efficientnet", 0)
+
+
+def test_second_run_waits_for_the_first(ws: Workspace, store: Store, dataset_id: str) -> None:
+    first = runs.create(ws, store, _config(dataset_id, epochs=2))
+    second = runs.create(ws, store, _config(dataset_id, epochs=1))
+    assert store.get_run(second.id).status == "queued"
+    _wait_for(lambda: store.get_run(first.id).status == "running")
+    assert store.get_run(second.id).status == "queued"
+    assert runs.wait(ws, store, first.id).status == "completed"
+    # the finishing worker starts the next one: nobody else dispatches here
+    assert runs.wait(ws, store, second.id).status == "completed"
+    assert store.get_run(second.id).started_at >= store.get_run(first.id).finished_at - 1
+
+
+def test_cancel_is_cooperative_and_frees_the_worker(ws: Workspace, store: Store, dataset_id: str) -> None:
+    run = runs.create(ws, store, _config(dataset_id, epochs=200))
+    _wait_for(lambda: store.get_run(run.id).step > 0)
+    pid = store.get_run(run.id).pid
+    started = time.monotonic()
+    cancelled = runs.cancel(ws, store, run.id, grace_s=30)
+    assert cancelled.status == "cancelled"
+    assert time.monotonic() - started < 10
+    assert any("cancelled" in e["message"] for e in store.events(run.id))
+    _wait_for(lambda: not _alive(pid), timeout=20)
+
+
+def test_killed_worker_is_interrupted_then_resumes_where_it_stopped(
+    ws: Workspace, store: Store, dataset_id: str
+) -> None:
+    run = runs.create(ws, store, _config(dataset_id, epochs=6, image_size=64, batch_size=4))
+    _wait_for(lambda: store.get_run(run.id).epoch >= 2)
+    pid = store.get_run(run.id).pid
+    os.killpg(pid, signal.SIGKILL)
+    _wait_for(lambda: not _alive(pid), timeout=20)
+    runs.reconcile(ws, store)
+    interrupted = store.get_run(run.id)
+    assert interrupted.status == "interrupted"
+    assert interrupted.epoch < 6
+    runs.resume(ws, store, run.id)
+    finished = runs.wait(ws, store, run.id)
+    assert finished.status == "completed", finished.error
+    assert finished.epoch == 6
+    resumed = [e["message"] for e in store.events(run.id) if "resumed from the checkpoint" in e["message"]]
+    assert resumed and int(resumed[0].rsplit(" ", 1)[-1]) >= 2
+    epochs = sorted(r["epoch"] for r in store.metrics(run.id, ["val_accuracy"]))
+    assert epochs == [1, 2, 3, 4, 5, 6]
+
+
+def test_cli_errors_are_one_line(ws: Workspace, tmp_path: Path) -> None:
+    missing = _cli("train", "--data", str(tmp_path / "nope.zip"), "--backbone", "resnet18", env_home=ws.home)
+    assert missing.returncode != 0
+    assert missing.stderr.startswith("error:") and len(missing.stderr.strip().splitlines()) == 1
+    unknown = _cli("runs", "show", "run-nope", "--json", env_home=ws.home)
+    assert unknown.returncode != 0 and unknown.stderr.strip() == "error: no run 'run-nope'"
+    bad_flag = _cli("train", "--epochs", "many", env_home=ws.home)
+    assert bad_flag.returncode == 2 and bad_flag.stderr.startswith("error:")
+    assert "Traceback" not in missing.stderr + unknown.stderr + bad_flag.stderr
+
+
+def test_cli_refuses_an_escaping_zip_and_writes_nothing_outside(ws: Workspace, tmp_path: Path) -> None:
+    import zipfile
+
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as archive:
+        archive.writestr("cats/a.png", b"x")
+        archive.writestr("../../escaped.txt", b"gotcha")
+    done = _cli("datasets", "add", str(evil), "--json", env_home=ws.home)
+    assert done.returncode != 0 and done.stderr.startswith("error:") and "escaped.txt" in done.stderr
+    assert not list(tmp_path.parent.rglob("escaped.txt"))
+    assert list(ws.datasets_dir.iterdir()) == [] and list(ws.staging_dir.iterdir()) == []
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
