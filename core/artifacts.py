@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from safetensors.torch import load_file
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from core.config import TrainConfig
 from core.errors import GlassboxError
+
+if TYPE_CHECKING:  # torch is imported where a model is loaded, not by every command that reads a run
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,8 @@ def load_model(files: RunFiles, cache_dir: Path) -> tuple[nn.Module, TrainConfig
 
     Rebuilding with `weights="none"` means no pretrained source is needed to reload a run.
     """
+    from safetensors.torch import load_file
+
     from core.models import create_model
 
     if not files.weights.exists():

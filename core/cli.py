@@ -1,4 +1,4 @@
-"""Headless Glassbox: `python -m core datasets|backbones|train|runs ...`.
+"""Headless Glassbox: `python -m core datasets|backbones|train|runs|explain ...`.
 
 Contract: exit 0 on success; on any failure a non-zero exit and one line on stderr starting with
 `error:` (no traceback; set GLASSBOX_DEBUG=1 to see one). With `--json` the last line of stdout is
@@ -64,7 +64,7 @@ def _emit(args: argparse.Namespace, value: Any, text: str) -> None:
 # datasets -------------------------------------------------------------------------------------------
 def _datasets_add(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     record = datasets.add(ws, store, Path(args.path), name=args.name, modality=args.modality,
-                          drop_bad=args.drop_bad)
+                          drop_bad=args.drop_bad, options=_ingest_options(args))
     info = record.info
     for problem in info.get("problems", []):
         print(f"{problem['level']}: {problem['message']}", file=sys.stderr)
@@ -119,13 +119,15 @@ def _train_config(args: argparse.Namespace, ws: Workspace, store: Store) -> Trai
             raise GlassboxError("give --data PATH (a dataset file or folder, or a dataset id) or --config FILE")
         config = TrainConfig(dataset_id=_dataset_for(args, ws, store))
         modality = store.get_dataset(config.dataset_id).modality
-        config = config.updated(modality=modality)
-        if args.preset:
-            config = presets.apply(config, args.preset)
+        if modality != config.modality:  # TrainConfig's defaults are the images ones
+            from core import models
+
+            config = config.updated(modality=modality, backbone=models.family(modality).catalog()[0].name)
+        config = presets.apply(config, args.preset or presets.DEFAULT)
     overrides = {
         key: getattr(args, key)
-        for key in ("backbone", "epochs", "batch_size", "lr", "image_size", "mode", "device", "seed", "weights",
-                    "precision")
+        for key in ("backbone", "epochs", "batch_size", "lr", "image_size", "max_length", "mode", "device", "seed",
+                    "weights", "precision")
         if getattr(args, key) is not None
     }
     return config.updated(**overrides)
@@ -134,11 +136,17 @@ def _train_config(args: argparse.Namespace, ws: Workspace, store: Store) -> Trai
 def _dataset_for(args: argparse.Namespace, ws: Workspace, store: Store) -> str:
     path = Path(args.data)
     if path.exists():
-        record = datasets.add(ws, store, path, drop_bad=args.drop_bad)
+        record = datasets.add(ws, store, path, modality=args.task, drop_bad=args.drop_bad,
+                              options=_ingest_options(args))
         print(f"dataset {record.id}: {record.info['num_items']} items, {len(record.info['classes'])} classes",
               file=sys.stderr)
         return record.id
     return datasets.resolve(store, args.data).id
+
+
+def _ingest_options(args: argparse.Namespace) -> dict[str, str]:
+    """Dataset-level choices (which columns hold the text and the label) go to ingest, not the run config."""
+    return {key: getattr(args, key) for key in ("text_column", "label_column") if getattr(args, key)}
 
 
 def _follow(args: argparse.Namespace, ws: Workspace, store: Store, run_id: str) -> int:
@@ -155,7 +163,7 @@ def _follow(args: argparse.Namespace, ws: Workspace, store: Store, run_id: str) 
             break
         if run.is_active:
             runs.reconcile(ws, store)
-        time.sleep(0.5)
+        time.sleep(0.2)
     summary = run.summary()
     metrics = summary["metrics"]
     _emit(args, summary, f"{run_id} {run.status}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()
@@ -184,7 +192,7 @@ def _runs_show(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
 
 
 def _runs_cancel(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
-    run = runs.cancel(ws, store, args.run_id)
+    run = runs.cancel(ws, store, args.run_id, wait_s=runs.CANCEL_GRACE_S + 5)
     _emit(args, run.summary(), f"{run.id} {run.status}")
     return 0
 
@@ -205,6 +213,86 @@ def _runs_logs(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     return 0
 
 
+# explain --------------------------------------------------------------------------------------------
+def _explain(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
+    """Explain one image with a finished run's model: overlay PNG, prediction and faithfulness figures."""
+    from core.artifacts import RunFiles
+    from core.data.images import load_image
+    from core.explain import ExplainOptions, explain, faithfulness, methods, rendering, resolve_target
+    from core.explain.images import ImageModel
+
+    run = store.get_run(args.run_id)
+    if run.status != "completed":
+        raise GlassboxError(f"run {run.id} is {run.status}: explain needs a completed run")
+    if run.modality == "text":
+        return _explain_text(args, ws, run.id)
+    args.method = args.method or "gradcam"
+    if not args.input:
+        raise GlassboxError("give --input IMAGE: the image to explain")
+    methods(run.modality).get(args.method)  # an unknown method fails before the model loads
+    source = Path(args.input)
+    if not source.is_file():
+        raise GlassboxError(f"{source}: no such file")
+    options = ExplainOptions(ig_steps=args.steps, ig_baseline=args.baseline, smoothgrad=args.smoothgrad,
+                             occlusion_window=args.window, occlusion_stride=args.stride).validate()
+    subject = ImageModel.from_run(RunFiles(ws.run_dir(run.id)), ws.cache_dir)
+    inputs = subject.tensor(load_image(source))
+    probs = subject.probabilities(inputs)[0]
+    predicted = int(probs.argmax())
+    target = resolve_target(subject.classes, args.target, predicted)
+    progress = _progress_printer(args.method) if sys.stderr.isatty() and not args.json else None
+    result = explain(subject, inputs, target, args.method, options, progress)
+    figures = faithfulness.measure(subject, inputs, result, options, sensitivity_samples=args.sensitivity)
+    out = Path(args.out) if args.out else ws.run_dir(run.id) / "explanations" / f"{source.stem}-{args.method}.png"
+    rendering.save_overlay(subject.picture(inputs), result.attribution, out)
+    top = sorted(range(len(probs)), key=lambda i: -probs[i])[:5]
+    value = {
+        "run_id": run.id, "input": str(source), "predicted": subject.classes[predicted],
+        "probability": round(float(probs[predicted]), 4), "target": subject.classes[target],
+        "target_probability": round(float(probs[target]), 4), "method": args.method,
+        "seconds": round(result.seconds, 4), "faithfulness": figures.summary(), "notes": list(result.notes),
+        "top": [{"class": subject.classes[i], "probability": round(float(probs[i]), 4)} for i in top],
+        "out": str(out),
+    }
+    _emit(args, value, f"predicted {value['predicted']} ({value['probability']:.2f}); {args.method} map of "
+                       f"{value['target']} in {result.seconds:.2f} s\n{figures.verdict}\nwrote {out}")
+    return 0
+
+
+def _explain_text(args: argparse.Namespace, ws: Workspace, run_id: str) -> int:
+    """Explain one text with a finished run's model: word scores, prediction and the deletion check."""
+    from core.artifacts import RunFiles
+    from core.explain import ExplainOptions, methods
+    from core.explain.text import TextModel, explain_text
+
+    if not args.text:
+        raise GlassboxError('give --text "...": the text to explain')
+    method = args.method or "ig"
+    methods("text").get(method)  # an unknown method fails before the model loads
+    options = ExplainOptions(ig_steps=args.steps).validate()
+    subject = TextModel.from_run(RunFiles(ws.run_dir(run_id)), ws.cache_dir)
+    value = {"run_id": run_id, **explain_text(subject, args.text, method, args.target, options, args.top_k)}
+    shown = ", ".join(f"{word} ({score:+.3f})" for word, score in value["top_words"]["for"][:5]) or "none"
+    check = value["faithfulness"]
+    _emit(args, value, f"predicted {value['predicted']} ({value['probability']:.2f}); words for {value['target']} "
+                       f"({method}): {shown}\ndeleting the top {check['k']} word(s) lowers its probability by "
+                       f"{check['topk_drop']:.3f}, deleting {check['k']} random word(s) by {check['random_drop']:.3f}")
+    return 0
+
+
+def _progress_printer(label: str) -> Callable[[float], None]:
+    """A method's progress on stderr in 10% steps (occlusion can take a while on large images)."""
+    shown = [-1]
+
+    def show(fraction: float) -> None:
+        tenth = int(fraction * 10)
+        if tenth > shown[0]:
+            shown[0] = tenth
+            print(f"{label}: {tenth * 10}%", file=sys.stderr, end="\n" if tenth == 10 else "\r", flush=True)
+
+    return show
+
+
 # parser ---------------------------------------------------------------------------------------------
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m core", description="Glassbox, headless.")
@@ -214,7 +302,8 @@ def _build_parser() -> argparse.ArgumentParser:
     add = ds.add_parser("add", help="validate and store a dataset")
     add.add_argument("path")
     add.add_argument("--name")
-    add.add_argument("--modality")
+    add.add_argument("--modality", "--task", dest="modality", help="images or text (default: detected)")
+    _column_options(add)
     add.add_argument("--drop-bad", action="store_true", help="leave out files that cannot be used")
     _json(add).set_defaults(handler=_datasets_add)
     _json(ds.add_parser("list")).set_defaults(handler=_datasets_list)
@@ -236,6 +325,9 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float)
     train.add_argument("--image-size", type=int)
+    train.add_argument("--max-length", type=int, help="text: tokens read per text (longer ones are cut)")
+    train.add_argument("--task", help="images or text, for --data PATH (default: detected)")
+    _column_options(train)
     train.add_argument("--mode", choices=MODES)
     train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     train.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"))
@@ -261,7 +353,30 @@ def _build_parser() -> argparse.ArgumentParser:
     logs.add_argument("run_id")
     logs.add_argument("--tail", type=int, default=200)
     logs.set_defaults(handler=_runs_logs)
+
+    ex = commands.add_parser("explain", help="explain a finished run's prediction on one image or text")
+    ex.add_argument("run_id")
+    ex.add_argument("--input", help="the image to explain (image runs)")
+    ex.add_argument("--text", help="the text to explain (text runs)")
+    ex.add_argument("--top-k", type=int, help="text: words deleted by the faithfulness check (default: a tenth)")
+    ex.add_argument("--method", help="images: saliency, ig, gradcam (default), occlusion or guided_gradcam; "
+                                     "text: ig (default) or occlusion")
+    ex.add_argument("--target", help="class to explain, by name or index (default: the predicted one)")
+    ex.add_argument("--out", help="overlay PNG to write (default: runs/<id>/explanations/<image>-<method>.png)")
+    ex.add_argument("--steps", type=int, default=32, help="integrated gradients: steps")
+    ex.add_argument("--baseline", default="black", help="integrated gradients: black, blurred or noise")
+    ex.add_argument("--smoothgrad", action="store_true", help="integrated gradients: average over noisy copies")
+    ex.add_argument("--window", type=int, help="occlusion: square side in pixels (default: an eighth of the image)")
+    ex.add_argument("--stride", type=int, help="occlusion: step in pixels (default: half the window)")
+    ex.add_argument("--sensitivity", type=int, default=0, metavar="N",
+                    help="also measure sensitivity_max, re-running the method N times (slow for ig, occlusion)")
+    _json(ex).set_defaults(handler=_explain)
     return parser
+
+
+def _column_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--text-column", help="text data: the column holding the texts (default: suggested)")
+    parser.add_argument("--label-column", help="text data: the column holding the labels (default: suggested)")
 
 
 def _json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -51,3 +51,16 @@ def run_report(files: RunFiles) -> dict[str, Any]:
         "labels": predictions["labels"],
         "probs": probs,
     }
+
+
+def confident_mistakes(report: dict[str, Any], limit: int | None = None) -> list[int]:
+    """Positions (in `report`'s items, labels and probs) of the validation items the model got wrong,
+    most confident first: a confident mistake says more about what the model learned than a hesitant
+    one, so the Evaluate and Explain pages start from these."""
+    probs = np.asarray(report["probs"], dtype=float)
+    if not len(probs):
+        return []
+    preds = probs.argmax(axis=1)
+    wrong = np.flatnonzero(preds != np.asarray(report["labels"]))
+    ranked = wrong[np.argsort(-probs[wrong, preds[wrong]], kind="stable")]
+    return [int(i) for i in ranked[:limit]]

@@ -15,6 +15,8 @@ from core.workspace import Workspace
 
 # how long a run may sit in "starting" without its worker checking in before it counts as dead
 _START_GRACE_S = 120.0
+# how long a worker may take to honour a cancel (it checks between two steps) before it is killed
+CANCEL_GRACE_S = 15.0
 _GONE = "the worker stopped unexpectedly; resume to continue from the last checkpoint"
 
 
@@ -39,46 +41,48 @@ def create(ws: Workspace, store: Store, config: TrainConfig, backend: str = "loc
 
 
 def reconcile(ws: Workspace, store: Store) -> list[str]:
-    """Mark runs whose worker is gone as interrupted (resumable); returns their ids.
+    """Settle runs whose worker is gone or will not stop; returns the ids whose status changed.
 
-    Called when the studio starts and whenever runs are listed, so a killed worker or a rebooted
-    machine never leaves a run showing as running forever.
+    Called when the studio starts, whenever runs are listed and while someone waits on a run, so a
+    killed worker or a rebooted machine never leaves a run showing as running forever: its run
+    becomes `interrupted` (resumable). A worker that ignored a cancel for `CANCEL_GRACE_S` is killed.
     """
-    interrupted = []
+    changed = []
     now = time.time()
     for run in store.list_runs(ACTIVE):
-        state = jobs.backend(run.backend, ws, store).status(run)
+        backend = jobs.backend(run.backend, ws, store)
+        if run.cancel_requested_at and now - run.cancel_requested_at > CANCEL_GRACE_S:
+            backend.cancel(run)
+            if store.transition(run.id, ACTIVE, status="cancelled", finished_at=now, pid=None):
+                store.add_event(run.id, f"worker did not stop within {CANCEL_GRACE_S:.0f} s: killed", "warning")
+                changed.append(run)
+            continue
         starting_too_long = run.status == "starting" and not run.pid and now - (run.heartbeat_at or 0) > _START_GRACE_S
-        dead = (state == "gone" and run.pid) or starting_too_long
+        dead = (run.pid and backend.status(run) == "gone") or starting_too_long
         if dead and store.transition(run.id, ACTIVE, status="interrupted", finished_at=now, pid=None, error=_GONE):
             store.add_event(run.id, "worker gone: marked interrupted", "warning")
-            interrupted.append(run.id)
-    if interrupted:
-        for name in {store.get_run(i).backend for i in interrupted}:
-            jobs.backend(name, ws, store).dispatch()
-    return interrupted
+            changed.append(run)
+    for name in {run.backend for run in changed}:
+        jobs.backend(name, ws, store).dispatch()
+    return [run.id for run in changed]
 
 
-def cancel(ws: Workspace, store: Store, run_id: str, grace_s: float = 15.0) -> RunRecord:
-    """Ask the worker to stop between two steps; kill its process group if it has not within `grace_s`."""
+def cancel(ws: Workspace, store: Store, run_id: str, wait_s: float = 0.0) -> RunRecord:
+    """Ask the worker to stop between two steps. Returns at once unless `wait_s` is given; a worker
+    that has not stopped `CANCEL_GRACE_S` after the request is killed by the next `reconcile`."""
     run = store.get_run(run_id)
     if run.is_terminal:
         raise GlassboxError(f"run {run_id} has already ended ({run.status})")
     if store.transition(run_id, ["queued", "interrupted"], status="cancelled", finished_at=time.time()):
         store.add_event(run_id, "cancelled before it ran")
         return store.get_run(run_id)
-    store.update_run(run_id, cancel_requested=1)
-    store.add_event(run_id, "cancel requested")
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        run = store.get_run(run_id)
-        if not run.is_active:
-            return run
+    if run.cancel_requested_at is None:
+        store.update_run(run_id, cancel_requested_at=time.time())
+        store.add_event(run_id, "cancel requested")
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and store.get_run(run_id).is_active:
+        reconcile(ws, store)
         time.sleep(0.2)
-    jobs.backend(run.backend, ws, store).cancel(run)
-    if store.transition(run_id, ACTIVE, status="cancelled", finished_at=time.time(), pid=None):
-        store.add_event(run_id, f"worker did not stop within {grace_s:.0f} s: killed", "warning")
-    jobs.backend(run.backend, ws, store).dispatch()
     return store.get_run(run_id)
 
 
@@ -87,7 +91,7 @@ def resume(ws: Workspace, store: Store, run_id: str) -> RunRecord:
     run = store.get_run(run_id)
     if run.status not in ("interrupted", "failed", "cancelled"):
         raise GlassboxError(f"run {run_id} is {run.status}: only interrupted, failed or cancelled runs resume")
-    store.transition(run_id, [run.status], status="queued", cancel_requested=0, error=None, finished_at=None,
+    store.transition(run_id, [run.status], status="queued", cancel_requested_at=None, error=None, finished_at=None,
                      pid=None)
     checkpoint = RunFiles(ws.run_dir(run_id)).checkpoint
     store.add_event(run_id, "resume requested" + ("" if checkpoint.exists() else " (no checkpoint: from the start)"))
@@ -95,7 +99,7 @@ def resume(ws: Workspace, store: Store, run_id: str) -> RunRecord:
     return store.get_run(run_id)
 
 
-def wait(ws: Workspace, store: Store, run_id: str, poll_s: float = 0.5) -> RunRecord:
+def wait(ws: Workspace, store: Store, run_id: str, poll_s: float = 0.2) -> RunRecord:
     """Block until the run ends (completed, failed, cancelled or interrupted)."""
     while True:
         run = store.get_run(run_id)

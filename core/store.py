@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS runs (
     total_steps INTEGER NOT NULL DEFAULT 0,
     samples_per_s REAL,
     eta_s REAL,
-    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    cancel_requested_at REAL,
     metrics TEXT NOT NULL DEFAULT '{}',
     error TEXT
 );
@@ -107,7 +107,7 @@ class RunRecord:
     total_steps: int = 0
     samples_per_s: float | None = None
     eta_s: float | None = None
-    cancel_requested: bool = False
+    cancel_requested_at: float | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
 
@@ -315,5 +315,4 @@ def _run(row: sqlite3.Row) -> RunRecord:
     data = dict(row)
     data["config"] = json.loads(data["config"])
     data["metrics"] = json.loads(data["metrics"])
-    data["cancel_requested"] = bool(data["cancel_requested"])
     return RunRecord(**data)

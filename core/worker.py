@@ -82,7 +82,7 @@ def _heartbeat(store: Store, run_id: str, cancel: threading.Event, stop: threadi
     while not stop.wait(HEARTBEAT_S / 2):
         try:
             store.update_run(run_id, heartbeat_at=time.time())
-            if store.get_run(run_id).cancel_requested:
+            if store.get_run(run_id).cancel_requested_at:
                 cancel.set()
         except Exception as exc:  # a locked or briefly unavailable store must not kill training
             print(f"heartbeat: {exc}", file=sys.stderr)

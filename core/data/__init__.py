@@ -29,4 +29,4 @@ def detect(source: Path) -> Modality:
 
 
 def _load_modalities() -> None:
-    from core.data import images  # noqa: F401
+    from core.data import images, text  # noqa: F401

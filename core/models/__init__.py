@@ -66,4 +66,4 @@ def create_model(config: TrainConfig, num_classes: int, cache_dir: Path) -> nn.M
 
 def _load_families() -> None:
     # imported for their registration side effect; kept lazy so listing runs is not slowed by timm
-    from core.models import vision  # noqa: F401
+    from core.models import text, vision  # noqa: F401

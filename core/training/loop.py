@@ -70,11 +70,8 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
         channels_last = False
 
     loader_generator = torch.Generator().manual_seed(cfg.seed)
-    train_loader = DataLoader(
-        train_ds, batch_size=cfg.batch_size, shuffle=True, generator=loader_generator,
-        drop_last=len(train_ds) > cfg.batch_size, pin_memory=choice.device.type == "cuda",
-    )
-    val_loader = DataLoader(val_ds, batch_size=cfg.batch_size * 2, shuffle=False)
+    train_loader = _loader(train_ds, cfg.batch_size, loader_generator, pin_memory=choice.device.type == "cuda")
+    val_loader = _loader(val_ds, cfg.batch_size * 2, None)
     optimizer = _optimizer(groups, cfg)
     steps_per_epoch = len(train_loader)
     scheduler = _warmup_cosine(optimizer, cfg.epochs * steps_per_epoch, cfg.warmup_fraction)
@@ -146,6 +143,20 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
     }
 
 
+def _loader(dataset: Dataset, batch_size: int, shuffle_with: torch.Generator | None,
+            pin_memory: bool = False) -> DataLoader:
+    """A dataset may bring its own `collate` (dynamic padding) and `batch_sampler(batch_size,
+    generator)` (length buckets, so short texts are not padded to the longest); images need neither."""
+    collate = getattr(dataset, "collate", None)
+    make_sampler = getattr(dataset, "batch_sampler", None)
+    if make_sampler is not None:
+        return DataLoader(dataset, batch_sampler=make_sampler(batch_size, shuffle_with), collate_fn=collate,
+                          pin_memory=pin_memory)
+    shuffle = shuffle_with is not None
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=shuffle_with, collate_fn=collate,
+                      drop_last=shuffle and len(dataset) > batch_size, pin_memory=pin_memory)
+
+
 def _early_stop(progress: Progress, cfg: TrainConfig) -> bool:
     return 0 < cfg.early_stopping_patience <= progress.epochs_without_improvement
 
@@ -208,7 +219,7 @@ def _embedded(family: models.BackboneFamily, model: nn.Module, dataset: Dataset,
               choice: device.DeviceChoice, channels_last: bool) -> TensorDataset:
     model.eval()
     features, labels = [], []
-    for inputs, targets in DataLoader(dataset, batch_size=cfg.batch_size * 2):
+    for inputs, targets in _loader(dataset, cfg.batch_size * 2, None):
         with choice.autocast():
             features.append(family.embed(model, _to(inputs, choice.device, channels_last)).float().cpu())
         labels.append(targets)

@@ -21,33 +21,69 @@ class Preset:
     values: dict[str, Any]
 
 
+# Measured on sample_data/digits (400 images, 10 classes, 2 CPU cores): a linear head on frozen
+# EfficientNet-Lite0 features needs a few hundred steps at lr 1e-2 (0.85 val accuracy); with only
+# ~30 steps, fine-tuning the last stages beat both full fine-tuning and a head-only run with
+# augmentation, and a backbone lr above 1e-3 made full fine-tuning worse.
 _PRESETS: dict[str, list[Preset]] = {
     "images": [
         Preset(
             "quick",
             "Quick (CPU)",
             "Frozen pretrained backbone, features computed once, linear head: a minute on a laptop CPU.",
-            dict(mode="head", augmentation="none", image_size=128, epochs=15, batch_size=64, lr=3e-3,
+            dict(mode="head", augmentation="none", image_size=128, epochs=40, batch_size=32, lr=1e-2,
                  weight_decay=1e-4, label_smoothing=0.0, warmup_fraction=0.0, early_stopping_patience=0),
         ),
         Preset(
             "balanced",
             "Balanced",
-            "Fine-tunes the last stages with light augmentation at 160 px.",
-            dict(mode="partial", augmentation="light", image_size=160, epochs=6, batch_size=32, lr=2e-3,
-                 backbone_lr_scale=0.2, weight_decay=0.01, label_smoothing=0.1, warmup_fraction=0.1,
+            "Fine-tunes the last stages with light augmentation at 128 px.",
+            dict(mode="partial", augmentation="light", image_size=128, epochs=8, batch_size=32, lr=1e-2,
+                 backbone_lr_scale=0.1, weight_decay=0.01, label_smoothing=0.1, warmup_fraction=0.1,
                  early_stopping_patience=3),
         ),
         Preset(
             "best",
             "Best accuracy",
             "Full fine-tuning at 224 px with medium augmentation; best on a GPU.",
-            dict(mode="full", augmentation="medium", image_size=224, epochs=15, batch_size=32, lr=1e-3,
+            dict(mode="full", augmentation="medium", image_size=224, epochs=15, batch_size=32, lr=3e-3,
                  backbone_lr_scale=0.1, weight_decay=0.05, label_smoothing=0.1, warmup_fraction=0.1,
                  early_stopping_patience=4),
         ),
     ],
+    # Measured on sample_data/drugreviews.csv (888 reviews, 2 classes, 2 CPU cores) with MiniLM-L6: a head
+    # on frozen mean-pooled features reaches 0.76-0.78 val accuracy (TF-IDF + logistic regression: 0.77);
+    # full fine-tuning at encoder lr 1e-4, batch 16, reaches 0.80 after 3 epochs (epoch 1 still predicts
+    # the majority class). Texts have no augmentation: "none" lets head-only runs compute features once.
+    "text": [
+        Preset(
+            "quick",
+            "Quick (CPU)",
+            "Frozen pretrained encoder, features computed once, linear head: a minute or two on a laptop CPU.",
+            dict(mode="head", augmentation="none", max_length=128, epochs=20, batch_size=32, lr=5e-3,
+                 weight_decay=1e-4, label_smoothing=0.0, warmup_fraction=0.0, early_stopping_patience=0),
+        ),
+        Preset(
+            "balanced",
+            "Balanced",
+            "Fine-tunes the whole encoder for 3 epochs on texts cut at 128 tokens: minutes for a small model.",
+            dict(mode="full", augmentation="none", max_length=128, epochs=3, batch_size=16, lr=1e-3,
+                 backbone_lr_scale=0.1, weight_decay=0.01, label_smoothing=0.0, warmup_fraction=0.1,
+                 early_stopping_patience=2),
+        ),
+        Preset(
+            "best",
+            "Best accuracy",
+            "Longer full fine-tuning on texts cut at 256 tokens, stopping when validation stalls; best on a GPU.",
+            dict(mode="full", augmentation="none", max_length=256, epochs=8, batch_size=16, lr=1e-3,
+                 backbone_lr_scale=0.05, weight_decay=0.01, label_smoothing=0.0, warmup_fraction=0.1,
+                 early_stopping_patience=2),
+        ),
+    ],
 }
+
+# what a run gets when nobody chose a preset (the CLI without --preset)
+DEFAULT = "balanced"
 
 
 def presets(modality: str) -> list[Preset]:

@@ -51,7 +51,7 @@ def dataset_id(ws: Workspace, store: Store, colour_zip: Path) -> str:
 
 def test_cli_trains_a_model_that_learns(ws: Workspace, colour_zip: Path) -> None:
     done = _cli("train", "--data", str(colour_zip), "--backbone", "test_efficientnet", "--weights", "none",
-                "--epochs", "4", "--image-size", "32", "--lr", "0.01", "--device", "cpu", "--json",
+                "--epochs", "4", "--image-size", "32", "--lr", "0.01", "--mode", "full", "--device", "cpu", "--json",
                 env_home=ws.home)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -86,7 +86,7 @@ def test_cancel_is_cooperative_and_frees_the_worker(ws: Workspace, store: Store,
     _wait_for(lambda: store.get_run(run.id).step > 0)
     pid = store.get_run(run.id).pid
     started = time.monotonic()
-    cancelled = runs.cancel(ws, store, run.id, grace_s=30)
+    cancelled = runs.cancel(ws, store, run.id, wait_s=30)
     assert cancelled.status == "cancelled"
     assert time.monotonic() - started < 10
     assert any("cancelled" in e["message"] for e in store.events(run.id))
@@ -146,3 +146,19 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_a_worker_that_ignores_cancel_is_killed_after_the_grace(
+    ws: Workspace, store: Store, dataset_id: str
+) -> None:
+    run = runs.create(ws, store, _config(dataset_id, epochs=200))
+    _wait_for(lambda: store.get_run(run.id).step > 0)
+    pid = store.get_run(run.id).pid
+    os.kill(pid, signal.SIGSTOP)  # a worker stuck inside one step: it cannot honour the request
+    runs.cancel(ws, store, run.id)
+    assert store.get_run(run.id).is_active
+    store.update_run(run.id, cancel_requested_at=time.time() - runs.CANCEL_GRACE_S - 1)
+    assert runs.reconcile(ws, store) == [run.id]
+    assert store.get_run(run.id).status == "cancelled"
+    assert any("killed" in e["message"] for e in store.events(run.id))
+    _wait_for(lambda: not _alive(pid), timeout=20)

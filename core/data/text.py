@@ -1,0 +1,691 @@
+"""The "text" modality: a CSV or TSV with one text and one label per row.
+
+Spreadsheets and scripts write such files in many dialects, so the encoding (UTF-8 with or without a
+BOM, UTF-16, Windows-1252/Latin-1) and the delimiter are detected rather than asked for, and the text
+and label columns are suggested from their names and contents; the user may override the columns
+(ingest `options`). What would make training meaningless (one class, a class of one row, a label
+column that is mostly empty) is refused; rows that cannot be used are the user's call (`drop_bad`);
+what is merely suspicious (duplicates, imbalance, very long texts) is reported as a warning.
+
+The accepted rows are written as a normalised UTF-8 `items.csv` (text,label). Tokens only exist once
+a model is chosen, so token statistics, truncation and padding happen in `datasets`, with the
+model's own tokenizer. This module imports torch only there.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import math
+import re
+import statistics
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from core.config import TrainConfig
+from core.data import MODALITIES
+from core.data.base import BadFilesError, Split
+from core.errors import GlassboxError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+__all__ = ["BadRowsError", "LengthBuckets", "TextModality", "TokenisedTexts", "preview"]
+
+_SUFFIXES = (".csv", ".tsv", ".tab", ".txt")
+_TAB_SUFFIXES = (".tsv", ".tab")
+_DELIMITERS = (",", ";", "\t", "|")
+_MAX_BYTES = 256 * 1024**2
+_SNIFF_CHARS = 256 * 1024
+_SNIFF_ROWS = 200
+_SUGGEST_ROWS = 5000
+# a single field this long is almost always an unclosed quote that swallowed the rest of the file
+_MAX_TEXT_CHARS = 100_000
+_LONG_WORDS = 400
+_FEW_ROWS = 10
+_IMBALANCE = 5.0
+# refuse (rather than ask to drop rows) when a chosen column is empty this often: it is the wrong column
+_MOSTLY_EMPTY = 0.5
+_SAMPLES = 5
+_SAMPLE_CHARS = 300
+_HISTOGRAM_BINS = 20
+_PREVIEW_ROWS = 5
+_MAX_LISTED = 5
+_OPTIONS = ("text_column", "label_column")
+_TEXT_NAMES = frozenset({
+    "text", "texts", "review", "reviews", "sentence", "content", "comment", "comments", "message", "body",
+    "document", "doc", "tweet", "description", "utterance", "question", "abstract", "summary", "post",
+})
+_LABEL_NAMES = frozenset({
+    "label", "labels", "class", "category", "sentiment", "target", "rating", "y", "tag", "intent", "topic",
+    "polarity", "emotion", "stance", "outcome", "gold",
+})
+# rows of this many padded batches are sorted by length together: larger pools pad less, smaller ones
+# mix batches more between epochs
+_POOL_BATCHES = 16
+
+
+class BadRowsError(BadFilesError):
+    """Some rows cannot be used (empty text, no label, a broken row); `bad` holds ("line N", reason).
+    The user decides: ingest again with drop_bad, or fix the file."""
+
+    def __init__(self, bad: list[tuple[str, str]]) -> None:
+        super().__init__(bad)
+        shown = ", ".join(f"{name} ({reason})" for name, reason in bad[:_MAX_LISTED])
+        more = f" and {len(bad) - _MAX_LISTED} more" if len(bad) > _MAX_LISTED else ""
+        self.args = (f"{len(bad)} row(s) cannot be used: {shown}{more}",)
+
+
+class TextModality:
+    name = "text"
+    title = "Text"
+
+    def accepts(self, source: Path) -> bool:
+        """A delimited text file with at least two columns; read only its beginning, so detection stays
+        cheap for large uploads."""
+        source = Path(source)
+        if not source.is_file() or source.suffix.lower() not in _SUFFIXES:
+            return False
+        try:
+            with open(source, "rb") as fh:
+                head = fh.read(_SNIFF_CHARS)
+            # the head may end inside a character: ignore that here, ingest decodes the whole file strictly
+            text = head.decode(_detect_encoding(head, partial=True), errors="ignore")
+            if "\x00" in text:
+                return False
+            _detect_delimiter(text, source.suffix.lower(), complete=False)
+        except (OSError, GlassboxError):
+            return False
+        return True
+
+    def ingest(
+        self, source: Path, dest: Path, *, drop_bad: bool = False, options: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """See `Modality.ingest`. `options` may name `text_column` and `label_column`; otherwise the
+        suggested ones are used (see `preview`).
+
+        Refusals about the columns and classes come before the bad-rows question, so nobody is asked
+        to drop rows only to be refused afterwards."""
+        source, dest = Path(source), Path(dest)
+        table = _read_table(source)
+        text_col, label_col = _chosen_columns(table, options or {})
+        rows, bad = _extract(table, text_col, label_col)
+        _refuse_structure(source.name, table, text_col, label_col, rows, bad)
+        if bad and not drop_bad:
+            raise BadRowsError(bad)
+        kept, duplicates = _deduplicate(rows)
+        dest.mkdir(parents=True, exist_ok=True)
+        _write_items(dest, [(text, label) for _, text, label in kept])
+        return _info(table, text_col, label_col, kept, duplicates, [name for name, _ in bad])
+
+    def labels(self, dataset_dir: Path, info: dict[str, Any]) -> list[int]:
+        index = {name: i for i, name in enumerate(info["classes"])}
+        try:
+            return [index[label] for _, label in _read_items(Path(dataset_dir))]
+        except KeyError as exc:
+            raise GlassboxError(
+                f"dataset {Path(dataset_dir).name}: items.csv has an unknown class {exc}"
+            ) from None
+
+    def items(self, dataset_dir: Path, info: dict[str, Any]) -> list[str]:
+        return [text for text, _ in _read_items(Path(dataset_dir))]
+
+    def datasets(
+        self, dataset_dir: Path, info: dict[str, Any], config: TrainConfig, split: Split, model: nn.Module
+    ) -> tuple[TokenisedTexts, TokenisedTexts]:
+        """Each text is tokenised once, with the model's tokenizer (`model.tokenizer`), truncated to
+        the run's max_length or the model's own limit (`model.max_length`), whichever is smaller;
+        padding happens per batch (see `TokenisedTexts`)."""
+        texts = self.items(dataset_dir, info)
+        labels = self.labels(dataset_dir, info)
+        tokenizer = model.tokenizer
+        limit = min(config.max_length, int(model.max_length))
+        ids: list[list[int]] = tokenizer(texts, truncation=True, max_length=limit)["input_ids"]
+        pad_left = tokenizer.padding_side == "left"
+
+        def subset(indices: list[int]) -> TokenisedTexts:
+            return TokenisedTexts([ids[i] for i in indices], [labels[i] for i in indices],
+                                  tokenizer.pad_token_id, pad_left)
+
+        return subset(split.train), subset(split.val)
+
+
+MODALITIES.register("text")(TextModality())
+
+
+def preview(source: Path, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the Data page shows before anything is stored: the detected encoding and delimiter, the
+    columns, the suggested (or, with `options`, chosen) text and label columns, and the first rows.
+    Raises GlassboxError for a file that cannot be read as a table at all."""
+    table = _read_table(Path(source))
+    text_col, label_col = _suggest(table, **{k: v for k, v in (options or {}).items() if k in _OPTIONS})
+    return {
+        "encoding": table.encoding,
+        "delimiter": table.delimiter,
+        "columns": table.columns,
+        "text_column": text_col,
+        "label_column": label_col,
+        "num_rows": len(table.rows),
+        "head": [dict(zip(table.columns, cells, strict=False)) for _, cells in table.rows[:_PREVIEW_ROWS]],
+    }
+
+
+# ---- tensors for a model -------------------------------------------------------------------------------
+
+
+class TokenisedTexts:
+    """Token ids per text and their labels, for the training loop.
+
+    It brings its own `collate` (pads a batch to its longest text, not to max_length) and
+    `batch_sampler`: shuffled, texts of similar length batched together, so that on a CPU short
+    texts are not padded to the longest one in a random batch. Not a torch Dataset subclass so that
+    this module imports torch only when tensors are made; DataLoader needs only `__getitem__` and
+    `__len__`."""
+
+    def __init__(self, ids: list[list[int]], labels: list[int], pad_id: int, pad_left: bool) -> None:
+        self.ids = ids
+        self.labels = labels
+        self.pad_id = pad_id
+        self.pad_left = pad_left
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> tuple[list[int], int]:
+        return self.ids[index], self.labels[index]
+
+    def collate(self, batch: Sequence[tuple[list[int], int]]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        import torch
+
+        width = max(len(ids) for ids, _ in batch)
+        input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, (ids, _) in enumerate(batch):
+            cols = slice(width - len(ids), width) if self.pad_left else slice(0, len(ids))
+            input_ids[row, cols] = torch.tensor(ids, dtype=torch.long)
+            attention_mask[row, cols] = 1
+        labels = torch.tensor([label for _, label in batch], dtype=torch.long)
+        return {"input_ids": input_ids, "attention_mask": attention_mask}, labels
+
+    def batch_sampler(self, batch_size: int, generator: torch.Generator | None) -> LengthBuckets:
+        return LengthBuckets([len(ids) for ids in self.ids], batch_size, generator)
+
+
+class LengthBuckets:
+    """Batches of indices. With a generator: a fresh shuffle each epoch, then within pools of
+    `_POOL_BATCHES` batches the indices are sorted by length and cut into batches, and the batch
+    order is shuffled (the "megabatch" scheme of fairseq and Hugging Face's group_by_length). Without
+    one: consecutive batches in dataset order, which validation needs (its predictions are matched
+    to items by position). The number of batches is ceil(n / batch_size) either way."""
+
+    def __init__(self, lengths: list[int], batch_size: int, generator: torch.Generator | None) -> None:
+        self.lengths = lengths
+        self.batch_size = batch_size
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        n, size = len(self.lengths), self.batch_size
+        if self.generator is None:
+            yield from (list(range(start, min(start + size, n))) for start in range(0, n, size))
+            return
+        import torch
+
+        order = torch.randperm(n, generator=self.generator).tolist()
+        pool = size * _POOL_BATCHES
+        batches: list[list[int]] = []
+        for start in range(0, n, pool):
+            chunk = sorted(order[start : start + pool], key=self.lengths.__getitem__)
+            batches.extend(chunk[i : i + size] for i in range(0, len(chunk), size))
+        for index in torch.randperm(len(batches), generator=self.generator).tolist():
+            yield batches[index]
+
+
+# ---- reading the file ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Table:
+    name: str
+    encoding: str
+    delimiter: str
+    columns: list[str]
+    rows: list[tuple[int, list[str]]]  # (line number in the file, cells)
+
+
+def _read_table(source: Path) -> _Table:
+    if not source.is_file():
+        raise GlassboxError(f"{source.name}: not a file")
+    if source.suffix.lower() not in _SUFFIXES:
+        raise GlassboxError(f"{source.name}: upload a CSV or TSV file ({', '.join(_SUFFIXES)})")
+    if source.stat().st_size > _MAX_BYTES:
+        raise GlassboxError(f"{source.name} is larger than {_MAX_BYTES // 1024**2} MiB")
+    raw = source.read_bytes()
+    encoding = _detect_encoding(raw)
+    text = _decode(raw, encoding)
+    if not text.strip():
+        raise GlassboxError(f"{source.name} is empty")
+    delimiter = _detect_delimiter(text, source.suffix.lower(), complete=True, name=source.name)
+    records = _parse(text, delimiter, source.name)
+    (_, header), body = records[0], records[1:]
+    if not body:
+        raise GlassboxError(f"{source.name} has a header row but no data rows")
+    return _Table(source.name, encoding, delimiter, _column_names(header), body)
+
+
+def _detect_encoding(raw: bytes, *, partial: bool = False) -> str:
+    """A BOM decides when there is one (Excel's "Unicode text" is UTF-16 with a BOM, its "CSV UTF-8"
+    has a UTF-8 BOM). Without one: UTF-16 when every other byte is zero, then UTF-8 if the bytes are
+    valid UTF-8, then Windows-1252 (what Excel writes in Western Europe) when bytes 0x80-0x9F occur
+    and decode, else Latin-1, which decodes anything. `partial`: `raw` is a file's beginning, so a
+    multi-byte character cut at the end is not a reason to give up on UTF-8."""
+    if raw.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    head = raw[:4096]
+    if len(head) >= 4:
+        if head[1::2].count(0) > 0.9 * len(head[1::2]):
+            return "utf-16-le"
+        if head[0::2].count(0) > 0.9 * len(head[0::2]):
+            return "utf-16-be"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(raw, final=not partial)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    if any(0x80 <= byte <= 0x9F for byte in raw):
+        try:
+            raw.decode("cp1252")
+            return "cp1252"
+        except UnicodeDecodeError:
+            pass
+    return "latin-1"
+
+
+def _decode(raw: bytes, encoding: str) -> str:
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        # a BOM or a zero-byte pattern promised an encoding the rest of the file does not keep to
+        raise GlassboxError(
+            f"the file looks like {encoding.upper()} but is not valid ({exc.reason} at byte {exc.start})"
+        ) from None
+    if "\x00" in text:
+        raise GlassboxError("the file holds binary data (NUL bytes), not text")
+    return text
+
+
+def _detect_delimiter(text: str, suffix: str, *, complete: bool, name: str = "the file") -> str:
+    """The candidate that splits the first rows into the same number (at least two) of fields most
+    consistently; a .tsv/.tab suffix makes tab win ties, otherwise the order is , ; tab |.
+    csv.Sniffer is not used: on texts full of punctuation it picks letters or spaces as delimiters."""
+    sample = text[:_SNIFF_CHARS]
+    if not complete or len(text) > _SNIFF_CHARS:
+        sample = sample[: sample.rfind("\n") + 1] or sample  # a row cut in half would count as ragged
+    preference = sorted(_DELIMITERS, key=lambda d: (d != "\t")) if suffix in _TAB_SUFFIXES else _DELIMITERS
+    best: tuple[float, int] | None = None
+    chosen = ""
+    for rank, delimiter in enumerate(preference):
+        rows = [r for r in _rows(sample, delimiter, _SNIFF_ROWS) if any(c.strip() for c in r)]
+        if not rows or len(rows[0]) < 2:
+            continue
+        width = len(rows[0])
+        consistent = sum(1 for r in rows if len(r) == width) / len(rows)
+        score = (consistent, -rank)
+        if best is None or score > best:
+            best, chosen = score, delimiter
+    if not chosen:
+        raise GlassboxError(
+            f"{name}: no delimiter splits the header into columns; a text and a label column are needed, "
+            "separated by a comma, semicolon, tab or |"
+        )
+    return chosen
+
+
+def _rows(text: str, delimiter: str, limit: int) -> Iterator[list[str]]:
+    """The first `limit` records; a parse error ends them (ingest reports it, with its line)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        for count, row in enumerate(reader):
+            if count >= limit:
+                return
+            yield row
+    except csv.Error:
+        return
+
+
+def _parse(text: str, delimiter: str, name: str) -> list[tuple[int, list[str]]]:
+    """(line, cells) of every non-blank record; the line is where the record starts (a quoted text may
+    span several). Malformed quoting is tolerated as spreadsheets do, except a quote left open at the
+    end of the file, which would silently turn the rest of the file into one text."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    records: list[tuple[int, list[str]]] = []
+    try:
+        while True:
+            start = reader.line_num + 1
+            row = next(reader, None)
+            if row is None:
+                break
+            if any(cell.strip() for cell in row):
+                records.append((start, row))
+    except csv.Error as exc:
+        raise GlassboxError(f"{name} is not a readable CSV (line {reader.line_num}: {exc})") from None
+    opened = _unclosed_quote(text, delimiter)
+    if opened is not None:
+        raise GlassboxError(f"{name}: a quote opened on line {opened} is never closed, which makes the rest of "
+                            "the file one text; close it or remove it")
+    return records
+
+
+def _unclosed_quote(text: str, delimiter: str) -> int | None:
+    """The line where a quoted field left open at the end of the file starts, if there is one: only
+    strict parsing tells, and it stops at the first lesser irregularity, which is then let through."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    start = 1
+    try:
+        for _ in reader:
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        return start if "end of data" in str(exc) else None
+    return None
+
+
+def _column_names(header: list[str]) -> list[str]:
+    """Header cells as usable, distinct names: blanks become "column N", repeats get " (2)"."""
+    names: list[str] = []
+    for position, cell in enumerate(header, start=1):
+        base = _nfc(cell.strip()) or f"column {position}"
+        name, n = base, 1
+        while name in names:
+            n += 1
+            name = f"{base} ({n})"
+        names.append(name)
+    return names
+
+
+# ---- choosing the columns ------------------------------------------------------------------------------
+
+
+def _suggest(table: _Table, text_column: str | None = None, label_column: str | None = None) -> tuple[str, str | None]:
+    """The text column: one named like a text (text, review, ...) or else the one with the most words
+    per row. The label column: among the others with between 2 and n/2 distinct short values, one
+    named like a label (label, class, sentiment, ...), else the one with the fewest distinct values;
+    failing that, one named like a label. A given column is kept as is (and checked to exist); the
+    label may stay None when no column fits."""
+    text_col = _existing(table, text_column) if text_column else None
+    label_col = _existing(table, label_column) if label_column else None
+    stats = {col: _column_stats(table, i) for i, col in enumerate(table.columns)}
+    if text_col is None:
+        candidates = [c for c in table.columns if c != label_col]
+        text_col = max(candidates, key=lambda c: (_named(c, _TEXT_NAMES) and stats[c].words >= 1, stats[c].words))
+    if label_col is None:
+        # a column named like a label is offered even when its values do not fit: ingest then says why
+        candidates = [c for c in table.columns
+                      if c != text_col and (stats[c].could_be_label or _named(c, _LABEL_NAMES))]
+        if candidates:
+            label_col = min(candidates, key=lambda c: (not stats[c].could_be_label, not _named(c, _LABEL_NAMES),
+                                                       stats[c].distinct))
+    return text_col, label_col
+
+
+@dataclass(frozen=True)
+class _ColumnStats:
+    words: float  # mean words per non-empty cell
+    distinct: int
+    could_be_label: bool
+
+
+def _column_stats(table: _Table, index: int) -> _ColumnStats:
+    cells = [cells[index].strip() for _, cells in table.rows[:_SUGGEST_ROWS] if index < len(cells)]
+    filled = [c for c in cells if c]
+    if not filled:
+        return _ColumnStats(0.0, 0, False)
+    distinct = len(set(filled))
+    short = statistics.fmean(len(c) for c in filled) <= 40
+    return _ColumnStats(
+        words=statistics.fmean(len(c.split()) for c in filled),
+        distinct=distinct,
+        could_be_label=short and 2 <= distinct <= max(2, len(filled) // 2),
+    )
+
+
+def _named(column: str, names: frozenset[str]) -> bool:
+    return any(part in names for part in re.split(r"[^a-z0-9]+", column.lower()) if part)
+
+
+def _existing(table: _Table, column: str) -> str:
+    """A column by exact name, or by case-insensitive name when that is unambiguous."""
+    if column in table.columns:
+        return column
+    folded = [c for c in table.columns if c.casefold() == str(column).strip().casefold()]
+    if len(folded) == 1:
+        return folded[0]
+    raise GlassboxError(f"{table.name} has no column {column!r} (columns: {', '.join(table.columns)})")
+
+
+def _chosen_columns(table: _Table, options: dict[str, Any]) -> tuple[str, str]:
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        raise GlassboxError(f"unknown text option(s): {', '.join(unknown)} (known: {', '.join(_OPTIONS)})")
+    text_col, label_col = _suggest(table, options.get("text_column"), options.get("label_column"))
+    if label_col is None:
+        raise GlassboxError(
+            f"{table.name}: no column looks like labels (a few distinct short values): choose the label "
+            f"column (columns: {', '.join(table.columns)})"
+        )
+    if text_col == label_col:
+        raise GlassboxError(f"the text and the label column are both {text_col!r}: choose two different columns")
+    return text_col, label_col
+
+
+# ---- validation ----------------------------------------------------------------------------------------
+
+
+def _extract(table: _Table, text_col: str, label_col: str) -> tuple[list[tuple[int, str, str]], list[tuple[str, str]]]:
+    """(line, text, label) for usable rows, and ("line N", reason) for the others."""
+    width = len(table.columns)
+    t, lab = table.columns.index(text_col), table.columns.index(label_col)
+    rows: list[tuple[int, str, str]] = []
+    bad: list[tuple[str, str]] = []
+    for line, cells in table.rows:
+        text = cells[t].strip() if t < len(cells) else ""
+        label = _nfc(cells[lab].strip()) if lab < len(cells) else ""
+        if any(cell.strip() for cell in cells[width:]):
+            bad.append((f"line {line}", f"{len(cells)} fields, the header has {width}"))
+        elif len(text) > _MAX_TEXT_CHARS:
+            raise GlassboxError(
+                f"{table.name}, line {line}: a text of {len(text):,} characters; probably a quote that is "
+                "never closed, which makes the rest of the file one field"
+            )
+        elif not text:
+            bad.append((f"line {line}", "empty text"))
+        elif not label:
+            bad.append((f"line {line}", "no label"))
+        else:
+            rows.append((line, text, label))
+    return rows, bad
+
+
+def _refuse_structure(
+    upload: str, table: _Table, text_col: str, label_col: str, rows: list[tuple[int, str, str]],
+    bad: list[tuple[str, str]],
+) -> None:
+    total = len(table.rows)
+    for column, reason in ((text_col, "empty text"), (label_col, "no label")):
+        empty = sum(1 for _, why in bad if why == reason)
+        if empty > _MOSTLY_EMPTY * total:
+            raise GlassboxError(
+                f"{upload}: column {column!r} is empty in {empty} of {total} rows: is it the right column? "
+                f"(columns: {', '.join(table.columns)})"
+            )
+    if not rows:
+        raise GlassboxError(f"{upload}: no usable rows ({len(bad)} row(s) unusable, e.g. {bad[0][0]}: {bad[0][1]})")
+    counts = Counter(label for _, _, label in rows)
+    if len(counts) < 2:
+        raise GlassboxError(
+            f"only one class {next(iter(counts))!r} in column {label_col!r}: need at least two"
+        )
+    lonely = sorted(label for label, n in counts.items() if n < 2)
+    if lonely:
+        hint = (
+            f" (column {label_col!r} has {len(counts)} distinct values in {len(rows)} rows: is it the label column?)"
+            if len(lonely) > len(counts) / 2 else ""
+        )
+        raise GlassboxError(
+            f"class(es) {_listed([repr(c) for c in lonely])} have only 1 row: need at least 2 rows per class{hint}"
+        )
+
+
+def _deduplicate(rows: list[tuple[int, str, str]]) -> tuple[list[tuple[int, str, str]], int]:
+    """Rows whose text (whitespace aside) and label repeat an earlier row are left out: copies could land
+    in both training and validation and inflate the scores. Returns (kept, how many left out)."""
+    seen: set[tuple[str, str]] = set()
+    kept: list[tuple[int, str, str]] = []
+    for line, text, label in rows:
+        key = (_squeezed(text), label)
+        if key not in seen:
+            seen.add(key)
+            kept.append((line, text, label))
+    return kept, len(rows) - len(kept)
+
+
+# ---- info and items ------------------------------------------------------------------------------------
+
+
+def _info(
+    table: _Table, text_col: str, label_col: str, rows: list[tuple[int, str, str]], duplicates: int,
+    dropped: list[str],
+) -> dict[str, Any]:
+    counts = Counter(label for _, _, label in rows)
+    classes = sorted(counts)
+    words = [len(text.split()) for _, text, _ in rows]
+    samples: dict[str, list[str]] = {c: [] for c in classes}
+    for _, text, label in rows:
+        if len(samples[label]) < _SAMPLES:
+            samples[label].append(text if len(text) <= _SAMPLE_CHARS else text[: _SAMPLE_CHARS - 1] + "…")
+    hist_counts, edges = np.histogram(words, bins=min(_HISTOGRAM_BINS, max(1, max(words) - min(words) + 1)))
+    problems: list[dict[str, str]] = []
+    if dropped:
+        problems.append(_warning(f"{len(dropped)} unusable row(s) left out: {_listed(dropped)}"))
+    if duplicates:
+        problems.append(
+            _warning(f"{duplicates} row(s) repeat an earlier row's text and label and were left out")
+        )
+    problems.extend(_warnings(rows, counts, words))
+    return {
+        "classes": classes,
+        "counts": {c: counts[c] for c in classes},
+        "num_items": len(rows),
+        "problems": problems,
+        "dropped": dropped,
+        "columns": table.columns,
+        "text_column": text_col,
+        "label_column": label_col,
+        "encoding": table.encoding,
+        "delimiter": table.delimiter,
+        "num_rows": len(table.rows),
+        "length": {
+            "unit": "words",
+            "min": min(words),
+            "median": float(statistics.median(words)),
+            "mean": round(statistics.fmean(words), 1),
+            "p95": float(np.percentile(words, 95)),
+            "max": max(words),
+        },
+        "length_histogram": {"unit": "words", "edges": [round(float(e), 1) for e in edges],
+                             "counts": [int(c) for c in hist_counts]},
+        "samples": samples,
+    }
+
+
+def _warnings(rows: list[tuple[int, str, str]], counts: Counter[str], words: list[int]) -> list[dict[str, str]]:
+    problems: list[dict[str, str]] = []
+    few = sorted(c for c, n in counts.items() if n < _FEW_ROWS)
+    if few:
+        problems.append(
+            _warning(
+                f"class(es) {_listed([repr(c) for c in few])} have fewer than {_FEW_ROWS} rows: "
+                "results on them will be unreliable"
+            )
+        )
+    most, least = max(counts.values()), min(counts.values())
+    if most / least > _IMBALANCE:
+        big = max(counts, key=lambda c: counts[c])
+        small = min(counts, key=lambda c: counts[c])
+        problems.append(
+            _warning(
+                f"classes are imbalanced: {big!r} has {most} rows, {small!r} only {least}; "
+                "accuracy alone will look better than the model is"
+            )
+        )
+    by_text: dict[str, set[str]] = defaultdict(set)
+    first_line: dict[str, int] = {}
+    for line, text, label in rows:
+        key = _squeezed(text)
+        by_text[key].add(label)
+        first_line.setdefault(key, line)
+    contradicting = [key for key, labels in by_text.items() if len(labels) > 1]
+    if contradicting:
+        example = contradicting[0]
+        problems.append(
+            _warning(
+                f"{len(contradicting)} text(s) appear with different labels (e.g. line {first_line[example]}: "
+                f"{', '.join(repr(x) for x in sorted(by_text[example]))}): the model cannot get both right"
+            )
+        )
+    long = sum(1 for n in words if n > _LONG_WORDS)
+    if long:
+        problems.append(
+            _warning(
+                f"{long} text(s) are longer than {_LONG_WORDS} words; a model reads at most its max length "
+                "in tokens (128 by default, roughly 90 words) and the rest is cut off"
+            )
+        )
+    return problems
+
+
+def _write_items(dest: Path, rows: list[tuple[str, str]]) -> None:
+    with open(dest / "items.csv", "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+
+
+def _read_items(dataset_dir: Path) -> list[tuple[str, str]]:
+    try:
+        with open(dataset_dir / "items.csv", encoding="utf-8", newline="") as fh:
+            return [(row["text"], row["label"]) for row in csv.DictReader(fh)]
+    except (OSError, KeyError, csv.Error) as exc:
+        raise GlassboxError(f"dataset {dataset_dir.name}: items.csv is missing or damaged ({exc})") from None
+
+
+# ---- small helpers -------------------------------------------------------------------------------------
+
+
+def _nfc(text: str) -> str:
+    """The same label typed on two systems may differ in Unicode composition; treat it as one class."""
+    return unicodedata.normalize("NFC", text)
+
+
+def _squeezed(text: str) -> str:
+    return " ".join(_nfc(text).split())
+
+
+def _warning(message: str) -> dict[str, str]:
+    return {"level": "warning", "message": message}
+
+
+def _listed(values: list[Any]) -> str:
+    shown = ", ".join(str(v) for v in values[:_MAX_LISTED])
+    return shown + (f" and {len(values) - _MAX_LISTED} more" if len(values) > _MAX_LISTED else "")

@@ -1,0 +1,244 @@
+"""Data: add a dataset (a zip upload or the bundled sample), see what Glassbox made of it, delete it.
+
+Validation is the library's (`core.datasets.add`); this page only moves the upload onto the
+workspace's disk, asks the user about unusable files when the library finds some, and shows the
+dataset's info.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core import datasets
+from core.data import BadFilesError
+from core.errors import GlassboxError
+from core.store import DatasetRecord
+from ui import charts, formatting, thumbnails
+from ui.shell import setup
+from ui.uploads import staged_file
+
+studio = setup("Data", icon=":material/folder_open:")
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "digits.zip"
+SAMPLE_NAME = "sample-digits"
+MAX_CLASSES_SHOWN = 12
+state = st.session_state
+
+
+def _flash(kind: str, message: str) -> None:
+    """A message that survives the rerun a button causes, shown once at the add section."""
+    state["data_flash"] = (kind, message)
+
+
+def _add(filename: str, data: bytes | None, *, source: Path | None = None, drop_bad: bool = False) -> None:
+    """Add an upload (its bytes, staged to a temporary file) or a file on disk; report the outcome.
+
+    Unusable files are not an error but a question: the upload is kept in the session until the
+    user drops them or cancels.
+    """
+    try:
+        with st.spinner(f"Checking {filename}: every image is decoded once..."):
+            if source is not None:
+                record = datasets.add(studio.ws, studio.store, source, name=SAMPLE_NAME, drop_bad=drop_bad)
+            else:
+                assert data is not None
+                with staged_file(studio.ws.staging_dir, filename, data) as path:
+                    record = datasets.add(studio.ws, studio.store, path, drop_bad=drop_bad)
+    except BadFilesError as exc:
+        state["pending_upload"] = {"filename": filename, "data": data, "source": source, "bad": exc.bad}
+        return
+    except GlassboxError as exc:
+        _flash("error", f"{filename} was not added: {exc}")
+        return
+    state.pop("pending_upload", None)
+    state["dataset_id"] = state["data_selected"] = record.id
+    dropped = len(record.info.get("dropped", []))
+    note = f" ({dropped} unusable file(s) left out)" if dropped else ""
+    _flash("success", f"Added **{record.name}**: {record.info['num_items']} items in "
+                      f"{len(record.info['classes'])} classes{note}.")
+
+
+def _choose(action: str) -> None:
+    state["pending_action"] = action
+
+
+def _load_sample() -> None:
+    existing = [d for d in studio.store.list_datasets() if d.name == SAMPLE_NAME]
+    if existing:
+        state["dataset_id"] = state["data_selected"] = existing[0].id
+        _flash("info", "The sample digits are already loaded: selected below.")
+        return
+    _add(SAMPLE.name, None, source=SAMPLE)
+
+
+st.title("Data")
+st.markdown(
+    "Upload a **zip of images with one folder per class** (`cats/001.jpg`, `dogs/002.png`, ...), or a zip with a "
+    "`labels.csv` (columns `filename,label`). Every image is checked once on upload, so training never trips over a "
+    "broken file."
+)
+
+upload_col, sample_col = st.columns([3, 2], gap="large")
+with upload_col:
+    uploaded = st.file_uploader("Upload a zip of labelled images", type=["zip"],
+                                key=f"upload-{state.get('upload_round', 0)}")
+with sample_col:
+    st.markdown("**No data at hand?**")
+    st.button("Load sample: handwritten digits", key="load_sample", icon=":material/download:",
+              on_click=_load_sample, help="400 handwritten digits 0-9 (UCI, CC BY 4.0), 40 per class")
+
+if uploaded is not None and uploaded.file_id != state.get("handled_upload"):
+    state["handled_upload"] = uploaded.file_id
+    state.pop("pending_upload", None)
+    _add(uploaded.name, uploaded.getvalue())
+    # a fresh key empties the uploader on the next rerun, so the same file is not offered twice
+    state["upload_round"] = state.get("upload_round", 0) + 1
+
+action = state.pop("pending_action", None)
+pending: dict[str, Any] | None = state.get("pending_upload")
+if pending is not None and action == "drop":
+    state.pop("pending_upload", None)
+    _add(pending["filename"], pending["data"], source=pending["source"], drop_bad=True)
+    pending = state.get("pending_upload")
+elif pending is not None and action == "cancel":
+    state.pop("pending_upload", None)
+    pending = None
+    _flash("info", "Upload cancelled: nothing was added.")
+
+flash = state.pop("data_flash", None)
+if flash is not None:
+    kind, message = flash
+    {"success": st.success, "error": st.error, "info": st.info}[kind](message)
+
+if pending is not None:
+    bad = pending["bad"]
+    with st.container(border=True):
+        st.warning(f"**{pending['filename']}**: {len(bad)} file(s) cannot be used. Drop them and add the rest, "
+                   "or cancel and fix the upload.", icon=":material/warning:")
+        st.dataframe(pd.DataFrame(bad, columns=["file", "reason"]), hide_index=True,
+                     height=min(300, 38 + 35 * len(bad)))
+        drop_col, cancel_col, _ = st.columns([2, 1, 3])
+        drop_col.button("Drop them and continue", key="drop_bad", type="primary", on_click=_choose, args=("drop",))
+        cancel_col.button("Cancel", key="cancel_upload", on_click=_choose, args=("cancel",))
+
+
+# ---- the datasets -----------------------------------------------------------------------------------
+
+st.divider()
+records = studio.store.list_datasets()
+st.subheader(f"Datasets ({len(records)})")
+if not records:
+    st.info("No datasets yet: upload a zip above or load the sample digits.", icon=":material/info:")
+    st.stop()
+
+st.dataframe(
+    pd.DataFrame(
+        [
+            {
+                "name": d.name,
+                "modality": d.modality,
+                "items": d.info.get("num_items", 0),
+                "classes": len(d.info.get("classes", [])),
+                "created": formatting.timestamp(d.created_at),
+                "id": d.id,
+            }
+            for d in records
+        ]
+    ),
+    hide_index=True,
+)
+
+by_id = {d.id: d for d in records}
+if state.get("data_selected") not in by_id:
+    state["data_selected"] = state["dataset_id"] if state.get("dataset_id") in by_id else records[0].id
+selected_id = st.selectbox("Dataset to preview", list(by_id), key="data_selected",
+                           format_func=lambda i: f"{by_id[i].name} · {by_id[i].info.get('num_items', 0)} items · {i}")
+state["dataset_id"] = selected_id
+dataset: DatasetRecord = by_id[selected_id]
+info = dataset.info
+dataset_dir = studio.ws.dataset_dir(dataset.id)
+
+
+# ---- preview ------------------------------------------------------------------------------------------
+
+st.subheader(f"Preview: {dataset.name}")
+classes: list[str] = info.get("classes", [])
+counts: dict[str, int] = info.get("counts", {})
+figures = st.columns(4)
+figures[0].metric("Items", info.get("num_items", 0))
+figures[1].metric("Classes", len(classes))
+figures[2].metric("Smallest class", min(counts.values()) if counts else 0)
+figures[3].metric("Files left out", len(info.get("dropped", [])))
+
+for problem in info.get("problems", []):
+    show = st.error if problem.get("level") == "error" else st.warning
+    show(problem.get("message", ""), icon=":material/warning:")
+
+chart_col, stats_col = st.columns([3, 2], gap="large")
+with chart_col:
+    st.plotly_chart(charts.class_counts(counts), key="class_counts")
+with stats_col:
+    size = info.get("size", {})
+    if size:
+        st.markdown("**Image size (px)**")
+        st.dataframe(
+            pd.DataFrame(
+                [{"": axis, **{k: size[axis].get(k) for k in ("min", "median", "max")}}
+                 for axis in ("width", "height") if axis in size]
+            ),
+            hide_index=True,
+        )
+    modes = info.get("modes", {})
+    if modes:
+        st.markdown("**Colour modes**")
+        st.dataframe(pd.DataFrame([{"mode": m, "images": n} for m, n in modes.items()]), hide_index=True)
+    st.caption(f"Layout: {info.get('layout', '—')} · added {formatting.timestamp(dataset.created_at)} · "
+               f"id `{dataset.id}`")
+
+samples: dict[str, list[str]] = info.get("samples", {})
+if samples:
+    st.markdown("**Samples per class**")
+    shown_classes = classes
+    if len(classes) > MAX_CLASSES_SHOWN:
+        shown_classes = st.multiselect("Classes to show", classes, default=classes[:MAX_CLASSES_SHOWN],
+                                       key=f"sample_classes-{dataset.id}")
+    for name in shown_classes:
+        st.caption(f"**{name}** · {counts.get(name, 0)} items")
+        thumbnails.grid([dataset_dir / rel for rel in samples.get(name, [])])
+
+
+# ---- delete -------------------------------------------------------------------------------------------
+
+st.divider()
+
+
+def _ask_delete(dataset_id: str | None) -> None:
+    state["confirm_delete"] = dataset_id
+
+
+def _delete(dataset_id: str) -> None:
+    state["confirm_delete"] = None
+    try:
+        datasets.delete(studio.ws, studio.store, dataset_id)
+    except GlassboxError as exc:
+        _flash("error", f"Not deleted: {exc}")
+        return
+    _flash("success", f"Deleted {by_id[dataset_id].name}.")
+    state.pop("data_selected", None)
+    state.pop("dataset_id", None)
+
+
+if state.get("confirm_delete") == dataset.id:
+    with st.container(border=True):
+        st.warning(f"Delete **{dataset.name}** and its {info.get('num_items', 0)} files from the workspace? "
+                   "Runs trained on it keep their metrics, but cannot be resumed or show its images.",
+                   icon=":material/delete:")
+        yes_col, no_col, _ = st.columns([1, 1, 4])
+        yes_col.button("Yes, delete", key="confirm_delete_yes", type="primary", on_click=_delete, args=(dataset.id,))
+        no_col.button("Keep it", key="confirm_delete_no", on_click=_ask_delete, args=(None,))
+else:
+    st.button("Delete this dataset", key="delete_dataset", icon=":material/delete:", on_click=_ask_delete,
+              args=(dataset.id,))

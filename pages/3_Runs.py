@@ -1,0 +1,233 @@
+"""Runs: every run at a glance, one run live (progress, curves, events, worker log), cancel and resume,
+and a comparison of several runs.
+
+The page reads the store, which the worker writes; the live view is a fragment that reruns itself
+every 2 s only while the run can still change, and hands control back to a full rerun when it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core import jobs, runs
+from core.store import RunRecord
+from ui import charts, formatting
+from ui.errors import user_errors
+from ui.shell import setup
+from ui.status import CANCELLABLE, RESUMABLE, badge, is_live
+
+studio = setup("Runs", icon=":material/monitoring:")
+state = st.session_state
+REFRESH_S = 2.0
+# final metrics a finished run records, in the order they are shown
+FINAL = (("val_accuracy", "Val accuracy", True), ("val_macro_f1", "Macro F1", True), ("val_loss", "Val loss", False))
+
+st.title("Runs")
+
+
+def _reconciled_runs() -> list[RunRecord]:
+    """Every run, newest first, after marking those whose worker died (a crash, a reboot) as
+    interrupted, so none shows as running forever."""
+    with user_errors():
+        runs.reconcile(studio.ws, studio.store)
+    return studio.store.list_runs()
+
+
+all_runs = _reconciled_runs()
+if not all_runs:
+    st.info("No runs yet: start one on the Train page.", icon=":material/info:")
+    st.page_link("pages/2_Train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+dataset_names = {d.id: d.name for d in studio.store.list_datasets()}
+by_id = {r.id: r for r in all_runs}
+
+
+def _val_accuracy(run: RunRecord) -> float | None:
+    """The final figure for a finished run; for one still training, its latest epoch's."""
+    if "val_accuracy" in run.metrics:
+        return float(run.metrics["val_accuracy"])
+    if run.epoch > 0:
+        rows = studio.store.metrics(run.id, ["val_accuracy"])
+        return float(rows[-1]["value"]) if rows else None
+    return None
+
+
+def _runs_table(refreshing: bool) -> None:
+    """The list of runs; refreshed with the live view while any run can still change."""
+    current = _reconciled_runs() if refreshing else all_runs
+    if refreshing and not any(is_live(r.status) for r in current):
+        st.rerun()  # nothing left to watch: a full rerun drops the timer
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "id": r.id,
+                    "status": r.status,
+                    "dataset": dataset_names.get(r.dataset_id, r.dataset_id),
+                    "backbone": r.backbone,
+                    "epoch": f"{r.epoch}/{r.total_epochs}",
+                    "val accuracy": formatting.percent(_val_accuracy(r)),
+                    "created": formatting.timestamp(r.created_at),
+                }
+                for r in current
+            ]
+        ),
+        hide_index=True,
+    )
+
+
+any_live = any(is_live(r.status) for r in all_runs)
+st.fragment(run_every=REFRESH_S if any_live else None)(_runs_table)(any_live)
+
+if state.get("runs_selected") not in by_id:
+    state["runs_selected"] = state["run_id"] if state.get("run_id") in by_id else all_runs[0].id
+selected = st.selectbox(
+    "Run", list(by_id), key="runs_selected",
+    # no status in the label: the live views refresh, this label would not
+    format_func=lambda i: f"{i} · {by_id[i].backbone} on {dataset_names.get(by_id[i].dataset_id, by_id[i].dataset_id)}",
+)
+state["run_id"] = selected
+
+
+# ---- the live view ------------------------------------------------------------------------------------
+def _progress(run: RunRecord) -> None:
+    fraction = min(1.0, run.step / run.total_steps) if run.total_steps else 0.0
+    if run.status == "completed":
+        fraction = 1.0
+    st.progress(fraction, text=f"step {run.step}/{run.total_steps or '?'} · epoch {run.epoch}/{run.total_epochs}")
+    cols = st.columns(4)
+    cols[0].metric("Epoch", f"{run.epoch}/{run.total_epochs}")
+    cols[1].metric("Samples/s", formatting.rate(run.samples_per_s))
+    cols[2].metric("Time left", formatting.duration(run.eta_s) if run.status == "running" else "—")
+    ended = run.finished_at or (time.time() if run.started_at else None)
+    cols[3].metric("Elapsed", formatting.duration(ended - run.started_at if ended and run.started_at else None))
+
+
+def _final(run: RunRecord) -> None:
+    cols = st.columns(len(FINAL) + 1)
+    for col, (key, label, is_fraction) in zip(cols, FINAL, strict=False):
+        value = run.metrics.get(key)
+        text = "—" if value is None else formatting.percent(value) if is_fraction else f"{value:.4f}"
+        col.metric(label, text)
+    cols[-1].metric("Best epoch", run.metrics.get("best_epoch", "—"))
+
+
+def _actions(run: RunRecord) -> None:
+    """Cancel and resume; each ends with a full rerun so the fragment's refresh matches the new status
+    (but not after an error, which the rerun would wipe before anyone read it)."""
+    done = False
+    if run.status in CANCELLABLE and st.button("Cancel run", key="cancel_run", icon=":material/stop_circle:"):
+        with user_errors("Could not cancel: "):
+            # returns at once: the worker stops between two steps, or is killed after a grace period
+            runs.cancel(studio.ws, studio.store, run.id)
+            done = True
+    if run.status in RESUMABLE and st.button("Resume run", key="resume_run", icon=":material/play_arrow:",
+                                             help="Continues from the last finished epoch's checkpoint."):
+        with user_errors("Could not resume: "):
+            runs.resume(studio.ws, studio.store, run.id)
+            done = True
+    if done:
+        st.rerun()
+
+
+def _live_view(run_id: str, refreshing: bool) -> None:
+    run = studio.store.get_run(run_id)
+    if refreshing and not is_live(run.status):
+        st.rerun()  # the run just ended: a full rerun re-creates this fragment without the timer
+    head, buttons = st.columns([4, 1], vertical_alignment="center")
+    with head:
+        badge(run.status)
+        st.markdown(f"**{run.backbone}** on **{dataset_names.get(run.dataset_id, run.dataset_id)}** · "
+                    f"device {run.device or '—'} · `{run.id}`")
+    with buttons:
+        _actions(run)
+
+    if run.status == "queued":
+        ahead = [r for r in studio.store.list_runs(["queued", "starting", "running"]) if r.created_at < run.created_at]
+        st.info(f"Queued: waiting for a free worker ({len(ahead)} run(s) ahead).", icon=":material/schedule:")
+    elif run.status == "failed":
+        st.error(run.error or "The run failed.", icon=":material/error:")
+    elif run.status == "interrupted":
+        st.warning(run.error or "The run was interrupted; resume it to continue.", icon=":material/pause_circle:")
+
+    _progress(run)
+    if run.status == "completed":
+        _final(run)
+        st.page_link("pages/4_Evaluate.py", label="Evaluate this run", icon=":material/analytics:")
+
+    rows = studio.store.metrics(run.id)
+    if rows:
+        st.plotly_chart(charts.training_curves(rows), key=f"curves-{run.id}")
+    elif is_live(run.status):
+        st.caption("Curves appear after the first training steps.")
+
+    events = studio.store.events(run.id, limit=8)
+    if events:
+        st.markdown("**Last events**")
+        st.dataframe(
+            pd.DataFrame(
+                [{"time": time.strftime("%H:%M:%S", time.localtime(e["ts"])), "level": e["level"],
+                  "message": e["message"]} for e in events]
+            ),
+            hide_index=True,
+        )
+    with st.expander("Worker log"):
+        log = ""
+        with user_errors():
+            log = jobs.backend(run.backend, studio.ws, studio.store).logs(run, tail=200)
+        st.code(log or "(nothing yet)", language=None)
+
+
+run = by_id[selected]
+refreshing = is_live(run.status)
+with st.container(border=True):
+    # decorated per render so the timer exists only while the run can change
+    st.fragment(run_every=REFRESH_S if refreshing else None)(_live_view)(selected, refreshing)
+
+
+# ---- compare ------------------------------------------------------------------------------------------
+st.subheader("Compare runs")
+
+
+def _config_value(value: Any) -> str:
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
+
+
+chosen = st.multiselect("Runs to compare", list(by_id), key="compare",
+                        format_func=lambda i: f"{i} · {by_id[i].backbone}")
+if chosen:
+    series = {
+        i: [(int(r["epoch"]), float(r["value"])) for r in studio.store.metrics(i, ["val_accuracy"])] for i in chosen
+    }
+    st.plotly_chart(charts.val_accuracy_overlay(series), key="compare_chart")
+    configs = {i: by_id[i].config for i in chosen}
+    keys = sorted({k for c in configs.values() for k in c})
+    differing = [k for k in keys if len({_config_value(c.get(k)) for c in configs.values()}) > 1]
+    table = []
+    for i in chosen:
+        run_i = by_id[i]
+        # results first, then the settings that explain them
+        row: dict[str, Any] = {
+            "run": i,
+            "status": run_i.status,
+            "val accuracy": formatting.percent(_val_accuracy(run_i)),
+            "macro F1": formatting.percent(run_i.metrics.get("val_macro_f1")),
+            "best epoch": str(run_i.metrics.get("best_epoch", "—")),
+        }
+        for k in differing:
+            value = configs[i].get(k)
+            row[k] = dataset_names.get(value, value) if k == "dataset_id" else _config_value(value)
+        table.append(row)
+    st.dataframe(pd.DataFrame(table), hide_index=True)
+    if len(chosen) > 1 and not differing:
+        st.caption("These runs share every setting.")
+    elif len(chosen) > 1:
+        st.caption("Only the settings that differ between these runs are shown.")
+else:
+    st.caption("Pick two or more runs to overlay their validation accuracy and see which settings differ.")

@@ -1,0 +1,319 @@
+"""Explain: why a finished run's model decides what it does on one image, method by method, with how far
+each map can be trusted (deletion and insertion against a random map, infidelity, sensitivity) and a
+sanity check that the map depends on what the model learned.
+
+The work is in `core.explain`; this page picks the input and the methods, keeps the loaded model between
+clicks, and keeps the computed maps in the session so that moving the opacity slider only redraws.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from core import data
+from core.artifacts import RunFiles
+from core.data.images import load_image
+from core.errors import GlassboxError
+from core.evaluation import confident_mistakes, run_report
+from core.explain import BASELINES, ExplainOptions, explain, faithfulness, methods
+from core.explain.images import ImageModel, occlusion_geometry
+from ui import explain_views, formatting, thumbnails
+from ui.errors import user_errors
+from ui.shell import setup
+
+studio = setup("Explain", icon=":material/lightbulb:")
+state = st.session_state
+GALLERY = 12
+PER_ROW = 6
+TOP_K = 5
+SENSITIVITY_SAMPLES = 3
+FILTERS = ("All", "Correct", "Wrong", "Most confident mistakes")
+ALL_CLASSES = "All classes"
+BASELINE_TITLES = {"black": "Black image", "blurred": "Blurred copy", "noise": "Uniform noise"}
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp"]
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _report(run_dir: str, mtime: float) -> dict[str, Any]:
+    return run_report(RunFiles(Path(run_dir)))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _items(dataset_dir: str, dataset_id: str) -> list[str]:
+    """Each dataset item's path under the dataset folder, in the order the report's item indices use."""
+    record = studio.store.get_dataset(dataset_id)
+    return list(data.modality(record.modality).items(Path(dataset_dir), record.info))
+
+
+def _mtime(path: Path) -> float:
+    return path.stat().st_mtime if path.exists() else 0.0
+
+
+def _read_upload(upload: Any) -> Image.Image:
+    """Uploads go through the same decoder and guards as datasets; it reads files, so the bytes are put in
+    the workspace's staging folder for the moment it takes."""
+    path = studio.ws.staging_dir / f"explain-{uuid.uuid4().hex}{Path(upload.name).suffix.lower()}"
+    path.write_bytes(upload.getvalue())
+    try:
+        return load_image(path)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+st.title("Explain")
+st.caption("Which parts of an image a trained model relies on, and how far each map can be trusted.")
+
+completed = studio.store.list_runs(["completed"])
+if not completed:
+    st.info("No finished run to explain yet: train one, or wait for the current one to complete.",
+            icon=":material/info:")
+    st.page_link("pages/2_Train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+dataset_names = {d.id: d.name for d in studio.store.list_datasets()}
+by_id = {r.id: r for r in completed}
+if state.get("explain_run") not in by_id:
+    state["explain_run"] = state["run_id"] if state.get("run_id") in by_id else completed[0].id
+run_id = st.selectbox(
+    "Completed run", list(by_id), key="explain_run",
+    format_func=lambda i: f"{i} · {by_id[i].backbone} on {dataset_names.get(by_id[i].dataset_id, by_id[i].dataset_id)}"
+                          f" · {formatting.percent(by_id[i].metrics.get('val_accuracy'))}",
+)
+state["run_id"] = run_id
+run = by_id[run_id]
+files = RunFiles(studio.ws.run_dir(run_id))
+
+try:
+    registry = methods(run.modality)
+except GlassboxError as exc:
+    st.info(f"{exc}.", icon=":material/info:")
+    st.stop()
+
+subject: ImageModel | None = None
+with user_errors("Cannot load this run's model: "):
+    subject = explain_views.explainable_model(files, studio.ws.cache_dir)
+if subject is None:
+    st.stop()
+classes = subject.classes
+
+# ---- the input ---------------------------------------------------------------------------------------
+st.subheader("Input")
+source = st.radio("Input", ("Validation image", "Upload an image"), horizontal=True, key="explain_source",
+                  label_visibility="collapsed")
+image: Image.Image | None = None
+image_id = ""
+true_class: int | None = None
+if source == "Validation image":
+    report: dict[str, Any] | None = None
+    refs: list[str] | None = None
+    with user_errors("Cannot read this run's validation images: "):
+        report = _report(str(files.root), _mtime(files.predictions))
+        refs = _items(str(studio.ws.dataset_dir(run.dataset_id)), run.dataset_id)
+    if report is None or refs is None:
+        st.stop()
+    labels = np.asarray(report["labels"], dtype=int)
+    probs_all = np.asarray(report["probs"], dtype=float)
+    preds = probs_all.argmax(axis=1) if len(probs_all) else np.zeros(0, dtype=int)
+    dataset_dir = studio.ws.dataset_dir(run.dataset_id)
+
+    pick_filter, pick_class = st.columns(2)
+    shown_filter = pick_filter.selectbox("Show", FILTERS, key="explain_filter")
+    shown_class = pick_class.selectbox("True class", [ALL_CLASSES, *classes], key="explain_class")
+    if shown_filter == "Most confident mistakes":
+        positions = confident_mistakes(report)
+    else:
+        wanted = {"All": np.ones(len(labels), bool), "Correct": labels == preds, "Wrong": labels != preds}
+        positions = [int(i) for i in np.flatnonzero(wanted[shown_filter])]
+    if shown_class != ALL_CLASSES:
+        positions = [i for i in positions if classes[labels[i]] == shown_class]
+
+    def _caption(i: int) -> str:
+        guess = f"{classes[preds[i]]} ({probs_all[i, preds[i]]:.2f})"
+        return f"{classes[labels[i]]} → {guess}" if labels[i] != preds[i] else f"{guess} ✓"
+
+    if not positions:
+        st.info("No validation image matches this filter.", icon=":material/filter_alt_off:")
+        st.stop()
+    item_key = f"explain_item-{run_id}"
+    if state.get(item_key) not in positions:
+        state[item_key] = positions[0]
+
+    def _use(position: int) -> None:
+        state[item_key] = position
+
+    gallery = positions[:GALLERY]
+    for start in range(0, len(gallery), PER_ROW):
+        for column, position in zip(st.columns(PER_ROW), gallery[start:start + PER_ROW], strict=False):
+            preview = thumbnails.thumbnail(dataset_dir / refs[int(report["items"][position])])
+            if preview is not None:
+                column.image(preview, caption=_caption(position), width=thumbnails.SIZE)
+            column.button("Use", key=f"explain_use-{position}", on_click=_use, args=(position,),
+                          type="primary" if state[item_key] == position else "secondary")
+    if len(positions) > GALLERY:
+        st.caption(f"Showing {GALLERY} of {len(positions)} images; pick any of them below.")
+    position = st.selectbox("Image", positions, key=item_key,
+                            format_func=lambda i: f"{refs[int(report['items'][i])]} · {_caption(i)}")
+    with user_errors("Cannot read this image: "):
+        image = load_image(dataset_dir / refs[int(report["items"][position])])
+    image_id, true_class = f"val-{position}", int(labels[position])
+else:
+    upload = st.file_uploader("Upload an image", type=UPLOAD_TYPES, key="explain_upload")
+    if upload is not None:
+        with user_errors("Cannot read this image: "):
+            image = _read_upload(upload)
+        image_id = f"upload-{upload.file_id}"
+if image is None:
+    st.stop()
+
+inputs = subject.tensor(image)
+probs = subject.probabilities(inputs)[0]
+predicted = int(probs.argmax())
+picture = subject.picture(inputs)
+
+# ---- prediction and target ---------------------------------------------------------------------------
+seen, prediction = st.columns([1, 2], gap="large")
+with prediction:
+    target = st.selectbox(
+        "Class to explain", list(range(len(classes))), index=predicted, key=f"explain_target-{run_id}-{image_id}",
+        format_func=lambda i: f"{classes[i]} ({probs[i]:.2f})" + (" · predicted" if i == predicted else ""),
+    )
+    st.plotly_chart(explain_views.top_k(probs, classes, TOP_K, highlight=target), key="explain_topk")
+with seen:
+    truth = f" · true class {classes[true_class]}" if true_class is not None else ""
+    st.image(Image.fromarray(picture).resize((224, 224), Image.Resampling.NEAREST), width=224,
+             caption=f"As the model sees it{truth}")
+
+# ---- methods and settings ----------------------------------------------------------------------------
+st.subheader("Methods")
+usable = [name for name in registry if registry.get(name).unavailable(subject) is None]
+chosen = st.multiselect("Methods", usable, default=["gradcam"] if "gradcam" in usable else usable[:1],
+                        key=f"explain_methods-{run_id}", format_func=lambda n: registry.get(n).title)
+for name in registry:
+    reason = registry.get(name).unavailable(subject)
+    if reason is not None:
+        st.caption(f"{registry.get(name).title} is not available for this model: {reason}. "
+                   "The methods offered above still apply.")
+for name in chosen:
+    st.caption(f"**{registry.get(name).title}**: {registry.get(name).description}")
+
+size = subject.image_size
+with st.expander("Method settings"):
+    ig_col, occ_col = st.columns(2, gap="large")
+    with ig_col:
+        st.markdown("**Integrated Gradients**")
+        baseline = st.selectbox("Baseline", BASELINES, key="explain_baseline", format_func=BASELINE_TITLES.get)
+        steps = st.slider("Steps", 8, 128, 32, step=8, key="explain_steps")
+        smoothgrad = st.checkbox("SmoothGrad (average over noisy copies)", key="explain_smoothgrad")
+        samples = st.slider("SmoothGrad samples", 2, 32, 8, key="explain_samples", disabled=not smoothgrad)
+    with occ_col:
+        st.markdown("**Occlusion**")
+        default = occlusion_geometry(size, ExplainOptions())
+        window = st.slider("Window (px)", 1, size, default.window, key=f"explain_window-{size}")
+        stride = st.slider("Stride (px)", 1, size, max(1, window // 2), key=f"explain_stride-{size}-{window}")
+        geometry = occlusion_geometry(size, ExplainOptions(occlusion_window=window, occlusion_stride=stride))
+        st.caption(f"{geometry.positions} positions, {geometry.forward_passes} batched forward passes.")
+    sensitivity = st.checkbox(f"Measure sensitivity (re-runs each method {SENSITIVITY_SAMPLES} times on slightly "
+                              "changed inputs; slow for Integrated Gradients and Occlusion)",
+                              value=True, key="explain_sensitivity")
+options = ExplainOptions(ig_steps=steps, ig_baseline=baseline, smoothgrad=smoothgrad, smoothgrad_samples=samples,
+                         occlusion_window=window, occlusion_stride=stride)
+opacity = st.slider("Map opacity", 0.0, 1.0, 0.6, step=0.05, key="explain_opacity")
+
+signature = (run_id, image_id, target, tuple(chosen), options, sensitivity)
+if st.button("Explain", type="primary", key="explain_go", icon=":material/lightbulb:", disabled=not chosen):
+    explained = []
+    for name in chosen:
+        title = registry.get(name).title
+        bar = st.progress(0.0, text=f"{title}...")
+        with user_errors(f"{title}: "):
+            explained.append(explain(subject, inputs, target, name, options,
+                                     progress=lambda f, t=title, b=bar: b.progress(f, text=f"{t}: {f:.0%}")))
+        bar.empty()
+    # faithfulness figures are filled in below, after every map is on screen: the maps come in a blink,
+    # the figures take a forward pass per point of each curve
+    state["explain_results"] = {"signature": signature, "results": explained, "figures": {}, "picture": picture}
+    state.pop("explain_sanity", None)
+
+stored = state.get("explain_results")
+if not stored or stored["signature"] != signature:
+    st.caption("Press **Explain** to compute the maps for this image, class and methods.")
+    st.stop()
+
+
+# ---- maps and faithfulness ---------------------------------------------------------------------------
+def _faithfulness_figures(figures: faithfulness.Faithfulness, method: str) -> None:
+    (st.success if figures.beats_random else st.warning)(figures.verdict)
+    first, second = st.columns(2)
+    first.metric("Deletion AUC", f"{figures.deletion.auc:.3f}",
+                 delta=f"{figures.deletion.auc - figures.random_deletion.auc:+.3f} vs random", delta_color="inverse",
+                 help="Area under the probability as the map's top regions are removed: lower is better. The random "
+                      "map is this map moved to a random place.")
+    second.metric("Insertion AUC", f"{figures.insertion.auc:.3f}",
+                  delta=f"{figures.insertion.auc - figures.random_insertion.auc:+.3f} vs random",
+                  help="Area under the probability as the map's top regions are added to a blurred copy: "
+                       "higher is better.")
+    first.metric("Infidelity", f"{figures.infidelity:.3g}",
+                 delta=f"{figures.infidelity - figures.random_infidelity:+.3g} vs random", delta_color="inverse",
+                 help="How badly the map predicts the score's reaction to noise (Captum): lower is better.")
+    second.metric("Sensitivity", "—" if figures.sensitivity is None else f"{figures.sensitivity:.3f}",
+                  help="Largest change of the map under a tiny input change, relative to the map (Captum's "
+                       "sensitivity_max): lower is steadier.")
+    st.plotly_chart(explain_views.curves(figures), key=f"explain_curves-{method}")
+
+
+st.subheader("Maps")
+results: list[Any] = stored["results"]
+holders = []
+for start in range(0, len(results), 3):
+    row = results[start:start + 3]
+    for column, result in zip(st.columns(len(row), gap="medium"), row, strict=True):
+        with column:
+            st.markdown(f"#### {registry.get(result.method).title}")
+            st.caption(f"{classes[result.target]} · {result.seconds:.2f} s")
+            st.plotly_chart(explain_views.overlay(stored["picture"], result.attribution, opacity, "Overlay"),
+                            key=f"explain_overlay-{result.method}")
+            st.plotly_chart(explain_views.map_alone(result.attribution, "Map alone"),
+                            key=f"explain_map-{result.method}")
+            for note in result.notes:
+                st.caption(note)
+            holders.append(st.container())
+for holder, result in zip(holders, results, strict=True):
+    with holder:
+        if result.method not in stored["figures"]:
+            with st.spinner("Measuring faithfulness..."):
+                stored["figures"][result.method] = faithfulness.measure(
+                    subject, inputs, result, options, sensitivity_samples=SENSITIVITY_SAMPLES if sensitivity else 0)
+        _faithfulness_figures(stored["figures"][result.method], result.method)
+
+# ---- sanity check ------------------------------------------------------------------------------------
+st.subheader("Sanity check: randomise the model")
+st.caption("Re-initialise the model's top layers and explain again. A map that stays the same shows the picture "
+           "(its edges, its colours), not what the model learned (Adebayo et al., 2018).")
+depth = len(subject.layout.layers)
+layers = st.slider("Top layers to randomise", 1, max(2, min(12, depth)), min(3, depth), key="explain_layers")
+if st.button("Run the randomisation check", key="explain_sanity_go", icon=":material/casino:"):
+    checks = []
+    with st.spinner("Explaining again with a randomised model..."):
+        for result in results:
+            with user_errors(f"{registry.get(result.method).title}: "):
+                checks.append(faithfulness.randomisation_test(subject, inputs, result, options, layers))
+    state["explain_sanity"] = {"signature": (signature, layers), "checks": checks}
+sanity = state.get("explain_sanity")
+if sanity and sanity["signature"] == (signature, layers):
+    originals = {result.method: result for result in results}
+    for check in sanity["checks"]:
+        method = check.randomised.method
+        st.markdown(f"**{registry.get(method).title}**")
+        before, after = st.columns(2)
+        before.plotly_chart(explain_views.map_alone(originals[method].attribution, "Trained model"),
+                            key=f"explain_before-{method}")
+        after.plotly_chart(explain_views.map_alone(check.randomised.attribution, "Top layers randomised"),
+                           key=f"explain_after-{method}")
+        (st.success if check.changed else st.warning)(check.verdict)
+        st.caption("Randomised: " + ", ".join(check.layers))

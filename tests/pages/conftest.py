@@ -1,0 +1,128 @@
+"""Fixtures for the page tests: a fresh workspace per test (the root conftest's `ws`/`store`, which set
+GLASSBOX_HOME and HF_HUB_OFFLINE), Streamlit's process-wide caches emptied between tests, no worker
+processes, and small datasets and runs fabricated on the fly."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import streamlit as st
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from core import datasets
+from core.artifacts import RunFiles
+from core.jobs.local import LocalBackend
+from core.store import DatasetRecord, RunRecord, Store
+from core.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parents[2]
+CLASSES = ("circle", "cross", "square")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches(ws: Workspace) -> Iterator[None]:
+    """AppTest runs in this process, where `st.cache_resource` would hand the next test the previous
+    test's workspace (ui.shell caches the Studio); so every test starts with empty caches."""
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def no_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs stay queued: the local backend starts no worker process."""
+    monkeypatch.setattr(LocalBackend, "dispatch", lambda self: None)
+
+
+def open_page(page: str | None = None) -> AppTest:
+    """The app as a browser opens it: the entry script first (so page links resolve), then `page`."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    if page is not None:
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+    return at
+
+
+def png(kind: str, index: int, size: int = 16) -> bytes:
+    """A small drawing of `kind` with a little noise, so no two images are identical."""
+    rng = np.random.default_rng(index + 100 * CLASSES.index(kind) if kind in CLASSES else index)
+    pixels = rng.integers(0, 40, size=(size, size), dtype=np.uint8)
+    yy, xx = np.mgrid[:size, :size]
+    centre = (size - 1) / 2
+    if kind == "circle":
+        mask = np.hypot(yy - centre, xx - centre) < size / 3
+    elif kind == "cross":
+        mask = (abs(yy - xx) < 2) | (abs(yy + xx - size + 1) < 2)
+    else:
+        mask = (abs(yy - centre) < size / 3) & (abs(xx - centre) < size / 3)
+    pixels[mask] = 220
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "L").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def zip_bytes(per_class: int = 6, extra: dict[str, bytes] | None = None) -> bytes:
+    """A zip of `shapes/<class>/<n>.png`, 3 classes, plus any `extra` entries (by name)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for kind in CLASSES:
+            for i in range(per_class):
+                archive.writestr(f"shapes/{kind}/{i:02d}.png", png(kind, i))
+        for name, data in (extra or {}).items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def dataset(ws: Workspace, store: Store, tmp_path: Path) -> DatasetRecord:
+    """A 3-class x 6-image dataset added through the library, as an upload would be."""
+    path = tmp_path / "shapes.zip"
+    path.write_bytes(zip_bytes())
+    return datasets.add(ws, store, path)
+
+
+def fabricate_run(store: Store, dataset: DatasetRecord, status: str = "completed", epochs: int = 3,
+                  **values: Any) -> RunRecord:
+    """A run record as the worker would have left it, without training anything."""
+    run_id = f"run-test-{status}-{time.time_ns() % 10**9}"
+    record = RunRecord(
+        id=run_id, dataset_id=dataset.id, modality="images", backbone="efficientnet_lite0", status=status,
+        config={"dataset_id": dataset.id, "backbone": "efficientnet_lite0", "epochs": epochs, "lr": 0.001},
+        backend="local", created_at=time.time(), total_epochs=epochs,
+    )
+    store.add_run(record)
+    if values:
+        store.update_run(run_id, **values)
+    return store.get_run(run_id)
+
+
+def write_predictions(ws: Workspace, run: RunRecord, items: list[int], labels: list[int], preds: list[int],
+                      confidence: float = 0.8) -> dict[str, Any]:
+    """labels.json and predictions.json as the worker writes them: `items` are dataset item indices,
+    each predicted as `preds[i]` at about `confidence`, the rest of the probability shared out."""
+    files = RunFiles(ws.run_dir(run.id))
+    files.root.mkdir(parents=True, exist_ok=True)
+    n = len(CLASSES)
+    probs = []
+    for i, p in enumerate(preds):
+        row = [(1 - confidence - 0.01 * (i % 3)) / (n - 1)] * n
+        row[p] = confidence + 0.01 * (i % 3)
+        probs.append(row)
+    predictions = {"items": items, "labels": labels, "probs": probs}
+    files.write_json(files.labels, list(CLASSES))
+    files.write_json(files.predictions, predictions)
+    files.config.write_text(json.dumps(run.config))
+    return predictions

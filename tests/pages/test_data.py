@@ -1,0 +1,100 @@
+"""The Data page: the sample, a hostile zip, a zip with a broken image, preview and delete."""
+
+from __future__ import annotations
+
+from core.store import Store
+from core.workspace import Workspace
+from tests.pages.conftest import open_page, zip_bytes
+
+PAGE = "pages/1_Data.py"
+
+
+def _upload(at, name: str, data: bytes) -> None:
+    at.file_uploader[0].set_value((name, data, "application/zip")).run()
+    assert not at.exception, at.exception
+
+
+def test_empty_workspace_invites_an_upload(store: Store) -> None:
+    at = open_page(PAGE)
+    assert any("No datasets yet" in i.value for i in at.info)
+    assert at.button(key="load_sample")
+
+
+def test_load_sample_adds_the_digits_and_previews_them(store: Store) -> None:
+    at = open_page(PAGE)
+    at.button(key="load_sample").click().run()
+    assert not at.exception, at.exception
+
+    [record] = store.list_datasets()
+    assert len(record.info["classes"]) == 10
+    assert record.info["num_items"] == 400
+    assert any("Added" in s.value for s in at.success)
+    assert at.selectbox(key="data_selected").value == record.id
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Classes"] == "10" and metrics["Items"] == "400"
+    assert at.get("plotly_chart"), "class-count chart missing"
+    images = at.get("image")
+    assert len(images) >= 10, "one sample row per class expected"
+
+    # a second click selects the loaded sample instead of adding a copy
+    at.button(key="load_sample").click().run()
+    assert len(store.list_datasets()) == 1
+    assert any("already loaded" in i.value for i in at.info)
+
+
+def test_zip_escaping_its_folder_is_refused_and_nothing_is_added(ws: Workspace, store: Store) -> None:
+    at = open_page(PAGE)
+    _upload(at, "evil.zip", zip_bytes(extra={"../evil.png": b"gotcha"}))
+
+    assert at.error, "a refusal should be shown"
+    assert "evil.zip was not added" in at.error[0].value
+    assert store.list_datasets() == []
+    assert list(ws.staging_dir.iterdir()) == [], "the temporary upload must be deleted"
+    assert list(ws.datasets_dir.iterdir()) == []
+    assert not (ws.home.parent / "evil.png").exists()
+
+
+def test_corrupt_image_asks_and_drop_adds_the_rest(ws: Workspace, store: Store) -> None:
+    at = open_page(PAGE)
+    _upload(at, "shapes.zip", zip_bytes(extra={"shapes/cross/broken.png": b"\x89PNG\r\n\x1a\nnot really"}))
+
+    assert store.list_datasets() == []
+    assert any("cannot be used" in w.value for w in at.warning)
+    bad_table = at.dataframe[0].value
+    assert list(bad_table["file"]) == ["shapes/cross/broken.png"]
+    assert list(ws.staging_dir.iterdir()) == []
+
+    at.button(key="drop_bad").click().run()
+    assert not at.exception, at.exception
+    [record] = store.list_datasets()
+    assert record.info["num_items"] == 18
+    assert record.info["dropped"] == ["shapes/cross/broken.png"]
+    assert any("1 unusable file(s) left out" in s.value for s in at.success)
+    assert not _has_key(at, "drop_bad"), "the question is gone once answered"
+    assert list(ws.staging_dir.iterdir()) == []
+
+
+def test_corrupt_image_cancel_adds_nothing(store: Store) -> None:
+    at = open_page(PAGE)
+    _upload(at, "shapes.zip", zip_bytes(extra={"shapes/cross/broken.png": b"junk"}))
+    at.button(key="cancel_upload").click().run()
+    assert store.list_datasets() == []
+    assert any("nothing was added" in i.value for i in at.info)
+    assert not _has_key(at, "drop_bad")
+
+
+def test_delete_asks_first(ws: Workspace, store: Store) -> None:
+    at = open_page(PAGE)
+    _upload(at, "shapes.zip", zip_bytes())
+    [record] = store.list_datasets()
+
+    at.button(key="delete_dataset").click().run()
+    assert len(store.list_datasets()) == 1, "nothing is deleted before the confirmation"
+    at.button(key="confirm_delete_yes").click().run()
+    assert not at.exception, at.exception
+    assert store.list_datasets() == []
+    assert not ws.dataset_dir(record.id).exists()
+
+
+def _has_key(at, key: str) -> bool:
+    return any(b.key == key for b in at.button)

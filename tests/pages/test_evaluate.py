@@ -1,0 +1,82 @@
+"""The Evaluate page on a fabricated completed run: headline figures, confusion matrix, drill-down."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from core.store import DatasetRecord, RunRecord, Store
+from core.workspace import Workspace
+from tests.pages.conftest import CLASSES, fabricate_run, open_page, write_predictions
+
+PAGE = "pages/4_Evaluate.py"
+# dataset items are sorted by path: circle 0-5, cross 6-11, square 12-17; three of each are "validation"
+ITEMS = [0, 1, 2, 6, 7, 8, 12, 13, 14]
+LABELS = [0, 0, 0, 1, 1, 1, 2, 2, 2]
+PREDS = [0, 0, 1, 1, 1, 1, 2, 0, 2]  # item 2 (a circle) taken for a cross, item 13 (a square) for a circle
+
+
+@pytest.fixture
+def evaluated(ws: Workspace, store: Store, dataset: DatasetRecord) -> RunRecord:
+    run = fabricate_run(store, dataset, "completed", metrics={"val_accuracy": 7 / 9, "best_epoch": 3})
+    write_predictions(ws, run, ITEMS, LABELS, PREDS)
+    return run
+
+
+def _pick_cell(at, run: RunRecord, true: str, pred: str) -> None:
+    at.selectbox(key=f"eval_true-{run.id}").set_value(true)
+    at.selectbox(key=f"eval_pred-{run.id}").set_value(pred)
+    at.run()
+    assert not at.exception, at.exception
+
+
+def test_no_completed_run(store: Store) -> None:
+    at = open_page(PAGE)
+    assert any("No finished run" in i.value for i in at.info)
+
+
+def test_figures_match_the_predictions(store: Store, evaluated: RunRecord) -> None:
+    at = open_page(PAGE)
+    assert at.selectbox(key="eval_run").value == evaluated.id
+    metrics = {m.label: m.value for m in at.metric}
+    expected = np.mean(np.asarray(LABELS) == np.asarray(PREDS))
+    assert metrics["Validation accuracy"] == f"{expected * 100:.1f}%" == "77.8%"
+    assert metrics["Validation images"] == "9"
+
+    per_class = at.dataframe[0].value
+    assert list(per_class["class"]) == list(CLASSES)
+    assert list(per_class["support"]) == [3, 3, 3]
+    assert per_class["recall"].round(3).tolist() == [0.667, 1.0, 0.667]
+
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    heatmap = next(t for t in spec["data"] if t["type"] == "heatmap")
+    assert heatmap["z"] == [[2, 1, 0], [0, 3, 0], [1, 0, 2]]
+    # the view opens on the most frequent mistake
+    assert at.selectbox(key=f"eval_true-{evaluated.id}").value == "circle"
+    assert at.selectbox(key=f"eval_pred-{evaluated.id}").value == "cross"
+
+
+def test_choosing_a_cell_lists_its_samples(store: Store, evaluated: RunRecord) -> None:
+    at = open_page(PAGE)
+    _pick_cell(at, evaluated, "square", "circle")
+    assert {m.label: m.value for m in at.metric}["Images in this cell"] == "1"
+    assert any("1 mistaken image(s): true *square*, predicted *circle*" in m.value for m in at.markdown)
+
+    _pick_cell(at, evaluated, "cross", "cross")
+    assert {m.label: m.value for m in at.metric}["Images in this cell"] == "3"
+    assert any("3 correct image(s)" in m.value for m in at.markdown)
+
+
+def test_cell_samples_show_their_images_and_probabilities(ws: Workspace, store: Store, evaluated: RunRecord) -> None:
+    at = open_page(PAGE)
+    _pick_cell(at, evaluated, "square", "circle")
+    images = at.get("image")
+    assert len(images) == 1
+    probs = json.loads((ws.run_dir(evaluated.id) / "predictions.json").read_text())["probs"][ITEMS.index(13)]
+    captions = [img.caption for image in images for img in image.proto.imgs]
+    assert captions == [f"p(circle) = {probs[0]:.2f} · p(square) = {probs[2]:.2f}"]
+
+    _pick_cell(at, evaluated, "cross", "cross")
+    assert len(at.get("image")) == 3

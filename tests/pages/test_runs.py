@@ -1,0 +1,84 @@
+"""The Runs page: a queued run and its cancellation, a finished run's curves, resume and comparison."""
+
+from __future__ import annotations
+
+import json
+
+from core import runs
+from core.config import TrainConfig
+from core.store import DatasetRecord, Store
+from core.workspace import Workspace
+from tests.pages.conftest import fabricate_run, open_page
+
+PAGE = "pages/3_Runs.py"
+
+
+def _chart_traces(at, index: int = 0) -> list[dict]:
+    return json.loads(at.get("plotly_chart")[index].proto.spec)["data"]
+
+
+def test_no_runs_points_to_train(store: Store) -> None:
+    at = open_page(PAGE)
+    assert any("No runs yet" in i.value for i in at.info)
+
+
+def test_queued_run_shows_and_cancel_marks_it_cancelled(ws: Workspace, store: Store, dataset: DatasetRecord,
+                                                        no_workers) -> None:
+    run = runs.create(ws, store, TrainConfig(dataset_id=dataset.id, epochs=2))
+    at = open_page(PAGE)
+    table = at.dataframe[0].value
+    assert list(table["id"]) == [run.id] and list(table["status"]) == ["queued"]
+    assert at.selectbox(key="runs_selected").value == run.id
+    assert any("Queued" in i.value for i in at.info)
+
+    at.button(key="cancel_run").click().run()
+    assert not at.exception, at.exception
+    assert store.get_run(run.id).status == "cancelled"
+    assert list(at.dataframe[0].value["status"]) == ["cancelled"]
+    # a cancelled run can be resumed, not cancelled again
+    keys = [b.key for b in at.button]
+    assert "resume_run" in keys and "cancel_run" not in keys
+
+    at.button(key="resume_run").click().run()
+    assert store.get_run(run.id).status == "queued"
+
+
+def test_completed_run_shows_its_curves_and_final_metrics(store: Store, dataset: DatasetRecord) -> None:
+    run = fabricate_run(store, dataset, "completed", epochs=2, epoch=2, step=8, total_steps=8,
+                        metrics={"val_accuracy": 0.75, "val_macro_f1": 0.7, "val_loss": 0.61, "best_epoch": 2})
+    rows = []
+    for step in range(1, 9):
+        epoch = (step - 1) // 4 + 1
+        rows += [(epoch, step, "train_loss", 1.5 - step * 0.1), (epoch, step, "train_accuracy", 0.3 + step * 0.05)]
+        if step % 4 == 0:
+            rows += [(epoch, step, "val_loss", 1.0 - epoch * 0.2), (epoch, step, "val_accuracy", 0.5 + epoch * 0.125)]
+    store.add_metrics(run.id, rows)
+
+    at = open_page(PAGE)
+    assert not at.exception, at.exception
+    traces = _chart_traces(at)
+    by_axis = {(t["name"], t.get("xaxis", "x")): t for t in traces}
+    assert by_axis[("training (per step)", "x")]["y"][0] == 1.4  # the loss panel
+    assert by_axis[("validation (per epoch)", "x2")]["y"] == [0.625, 0.75]  # the accuracy panel
+    assert by_axis[("validation (per epoch)", "x2")]["x"] == [4, 8]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Val accuracy"] == "75.0%" and metrics["Best epoch"] == "2"
+    assert at.progress[0].value == 100
+    assert any("Evaluate" in link.label for link in at.get("page_link"))
+
+
+def test_compare_overlays_runs_and_lists_differing_settings(store: Store, dataset: DatasetRecord) -> None:
+    first = fabricate_run(store, dataset, "completed", epochs=2, metrics={"val_accuracy": 0.5})
+    second = fabricate_run(store, dataset, "completed", epochs=2, metrics={"val_accuracy": 0.9})
+    store.update_run(second.id, config={**second.config, "lr": 0.01})
+    for run, values in ((first, (0.4, 0.5)), (second, (0.8, 0.9))):
+        store.add_metrics(run.id, [(e, e * 4, "val_accuracy", v) for e, v in enumerate(values, start=1)])
+
+    at = open_page(PAGE)
+    at.multiselect(key="compare").set_value([first.id, second.id]).run()
+    assert not at.exception, at.exception
+    overlay = json.loads(at.get("plotly_chart")[-1].proto.spec)["data"]
+    assert [t["y"] for t in overlay] == [[0.4, 0.5], [0.8, 0.9]]
+    table = at.dataframe[-1].value
+    assert "lr" in table.columns and "epochs" not in table.columns
+    assert list(table["val accuracy"]) == ["50.0%", "90.0%"]

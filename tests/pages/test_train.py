@@ -1,0 +1,95 @@
+"""The Train page: no data, a run started with the chosen settings, and the from-scratch guard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.models import weights
+from core.store import DatasetRecord, Store
+from core.training.presets import preset
+from core.workspace import Workspace
+from tests.pages.conftest import open_page
+
+PAGE = "pages/2_Train.py"
+
+
+def test_without_a_dataset_it_points_to_data(store: Store) -> None:
+    at = open_page(PAGE)
+    assert any("no dataset" in i.value.lower() for i in at.info)
+    assert not any(b.key == "start" for b in at.button)
+
+
+def test_start_creates_a_run_with_the_chosen_settings(store: Store, dataset: DatasetRecord, no_workers) -> None:
+    at = open_page(PAGE)
+    assert at.selectbox[0].value == dataset.id
+    assert at.selectbox(key="backbone_pick").value == "efficientnet_lite0"
+
+    at.button_group(key="preset").set_value("balanced").run()
+    # the advanced panel follows the preset...
+    assert at.number_input(key="adv-epochs-balanced").value == preset("images", "balanced").values["epochs"]
+    assert at.radio(key="mode-balanced").value == "partial"
+    # ...and the user changes what they mean to
+    at.number_input(key="adv-epochs-balanced").set_value(2)
+    at.number_input(key="adv-seed-balanced").set_value(7)
+    at.radio(key="mode-balanced").set_value("head")
+    at.selectbox(key="adv-augmentation-balanced").set_value("none")
+    at.run()
+    assert not at.exception, at.exception
+
+    at.button(key="start").click().run()
+    assert not at.exception, at.exception
+    [run] = store.list_runs()
+    assert run.status == "queued"
+    assert run.dataset_id == dataset.id and run.backbone == "efficientnet_lite0"
+    config = run.config
+    assert (config["preset"], config["epochs"], config["seed"], config["mode"]) == ("balanced", 2, 7, "head")
+    assert config["augmentation"] == "none" and config["weights"] == "auto"
+    assert config["image_size"] == preset("images", "balanced").values["image_size"]
+    # the page moved on to the live view of the new run
+    assert at.title[0].value == "Runs"
+    assert at.session_state["run_id"] == run.id
+
+
+def test_backbone_without_weights_needs_from_scratch(
+    store: Store, dataset: DatasetRecord, no_workers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as on a machine with no hub and nothing cached, whatever this one has
+    monkeypatch.setattr(weights, "locate", lambda arch: weights.WeightSource("none", None, "none available"))
+    at = open_page(PAGE)
+    at.text_input(key="backbone_typed").set_value("resnet18").run()
+    assert any("No pretrained weights" in w.value for w in at.warning)
+    assert at.button(key="start").disabled
+
+    at.checkbox(key="scratch-resnet18").check().run()
+    assert not at.button(key="start").disabled
+    at.button(key="start").click().run()
+    assert not at.exception, at.exception
+    [run] = store.list_runs()
+    assert run.backbone == "resnet18" and run.config["weights"] == "none"
+
+
+def test_unknown_backbone_shows_the_library_message(store: Store, dataset: DatasetRecord) -> None:
+    at = open_page(PAGE)
+    at.text_input(key="backbone_typed").set_value("resnt18").run()
+    assert not at.exception
+    assert any("unknown image backbone" in e.value and "resnet18" in e.value for e in at.error)
+    assert at.button(key="start").disabled
+
+
+def test_uploaded_weights_file_is_kept_and_used(
+    ws: Workspace, store: Store, dataset: DatasetRecord, no_workers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(weights, "locate", lambda arch: weights.WeightSource("none", None, "none available"))
+    at = open_page(PAGE)
+    at.text_input(key="backbone_typed").set_value("resnet18").run()
+    upload = ("my resnet.pth", b"not checked yet", "application/octet-stream")
+    at.file_uploader(key="weights_file-resnet18").set_value(upload).run()
+    assert not at.button(key="start").disabled, "a weights file is enough to proceed"
+    at.button(key="start").click().run()
+    [run] = store.list_runs()
+    saved = run.config["weights"]
+    assert saved.startswith(str(ws.cache_dir / "user-weights"))
+    assert saved.endswith("my_resnet.pth")
+    assert Path(saved).read_bytes() == b"not checked yet"

@@ -1,0 +1,129 @@
+"""Plotly figure builders for the pages: class balance, training curves, run comparison and the
+confusion matrix.
+
+They take plain data (dicts and lists read from the store or a run report) and return a figure, so a
+page only decides what to show, and a figure can be checked in a test without a browser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+# the training metrics the worker logs per step, and the validation ones it logs per epoch
+STEP_METRICS = ("train_loss", "train_accuracy")
+EPOCH_METRICS = ("val_loss", "val_accuracy")
+_TRAIN_COLOUR = "#93c5fd"
+_VAL_COLOUR = "#2563eb"
+_MARGIN = dict(l=10, r=10, t=40, b=10)
+
+
+def class_counts(counts: Mapping[str, int]) -> go.Figure:
+    """Items per class, in class order: a skewed dataset is visible at a glance."""
+    names = list(counts)
+    fig = go.Figure(go.Bar(x=names, y=[counts[n] for n in names], marker_color=_VAL_COLOUR,
+                           text=[counts[n] for n in names], textposition="outside", cliponaxis=False))
+    fig.update_layout(title="Items per class", xaxis_title="class", yaxis_title="items", height=320,
+                      margin=_MARGIN, xaxis_type="category")
+    return fig
+
+
+# per-step series longer than this are thinned (every k-th point, the last one kept) before being
+# sent to the browser: a live view refreshing every 2 s must stay light on long runs
+MAX_POINTS = 2000
+
+
+def _series(rows: Sequence[Mapping[str, Any]], name: str) -> tuple[list[int], list[float]]:
+    picked = [r for r in rows if r["name"] == name]
+    if len(picked) > MAX_POINTS:
+        stride = -(-len(picked) // MAX_POINTS)
+        picked = picked[::stride] + ([picked[-1]] if (len(picked) - 1) % stride else [])
+    return [int(r["step"]) for r in picked], [float(r["value"]) for r in picked]
+
+
+def _epochs(rows: Sequence[Mapping[str, Any]], name: str) -> list[int]:
+    return [int(r["epoch"]) for r in rows if r["name"] == name]
+
+
+def training_curves(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Loss and accuracy side by side on one step axis: the noisy per-step training values, and the
+    per-epoch validation values placed at the step where their epoch ended (so over- or
+    under-fitting shows as the two lines parting)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.08)
+    for col, (train_name, val_name) in enumerate(zip(STEP_METRICS, EPOCH_METRICS, strict=True), start=1):
+        steps, values = _series(rows, train_name)
+        fig.add_trace(
+            go.Scatter(x=steps, y=values, mode="lines" if len(steps) > 1 else "markers", name="training (per step)",
+                       line=dict(color=_TRAIN_COLOUR), marker=dict(color=_TRAIN_COLOUR),
+                       legendgroup="train", showlegend=col == 1),
+            row=1, col=col,
+        )
+        steps, values = _series(rows, val_name)
+        fig.add_trace(
+            go.Scatter(x=steps, y=values, mode="lines+markers", name="validation (per epoch)",
+                       line=dict(color=_VAL_COLOUR, width=3), legendgroup="val", showlegend=col == 1,
+                       customdata=_epochs(rows, val_name),
+                       hovertemplate="epoch %{customdata}: %{y:.4f}<extra></extra>"),
+            row=1, col=col,
+        )
+        fig.update_xaxes(title_text="step", row=1, col=col)
+    fig.update_yaxes(rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
+    fig.update_layout(height=340, margin=_MARGIN, legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def val_accuracy_overlay(series: Mapping[str, Sequence[tuple[int, float]]]) -> go.Figure:
+    """Validation accuracy per epoch of several runs on one axis: {label: [(epoch, value), ...]}."""
+    fig = go.Figure()
+    for label, points in series.items():
+        fig.add_trace(go.Scatter(x=[e for e, _ in points], y=[v for _, v in points], mode="lines+markers",
+                                 name=label))
+    fig.update_layout(title="Validation accuracy per epoch", xaxis_title="epoch", yaxis_title="accuracy",
+                      yaxis=dict(tickformat=".0%", range=[0, 1.02]), xaxis=dict(dtick=1), height=360,
+                      margin=_MARGIN, legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def confusion_matrix(matrix: Sequence[Sequence[int]], classes: Sequence[str],
+                     selected: tuple[int, int] | None = None) -> go.Figure:
+    """Counts of (true class, predicted class), the diagonal being the correct predictions.
+
+    Plotly heatmaps send no selection events (streamlit/streamlit#8760), so a transparent square
+    marker sits on every cell: clicking a cell selects its marker, whose customdata carries the
+    (true, predicted) class indices. `selected` outlines one cell so the table below it reads as its
+    drill-down.
+    """
+    n = len(classes)
+    names = list(classes)
+    z = [list(map(int, row)) for row in matrix]
+    fig = go.Figure()
+    fig.add_trace(go.Heatmap(
+        z=z, x=names, y=names, colorscale="Blues", showscale=False, hoverinfo="skip",
+        text=[[str(v) for v in row] for row in z], texttemplate="%{text}",
+        textfont=dict(size=14 if n <= 12 else 9),
+    ))
+    cells = [(t, p) for t in range(n) for p in range(n)]
+    fig.add_trace(go.Scatter(
+        x=[names[p] for _, p in cells], y=[names[t] for t, _ in cells], mode="markers",
+        marker=dict(symbol="square", size=max(12, 400 // max(n, 1)), color="rgba(0,0,0,0)"),
+        selected=dict(marker=dict(color="rgba(0,0,0,0.12)")), unselected=dict(marker=dict(opacity=1)),
+        customdata=[[t, p, z[t][p]] for t, p in cells], showlegend=False, name="cells",
+        hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata[2]} item(s)<extra></extra>",
+    ))
+    if selected is not None:
+        t, p = selected
+        fig.add_shape(type="rect", x0=p - 0.5, x1=p + 0.5, y0=t - 0.5, y1=t + 0.5,
+                      line=dict(color="#f97316", width=3))
+    fig.update_layout(
+        title="Confusion matrix (click a cell)",
+        # fixed ranges: the click markers would otherwise pad the axes and float the matrix off its labels
+        xaxis=dict(title="predicted class", type="category", range=[-0.5, n - 0.5], showgrid=False, zeroline=False),
+        yaxis=dict(title="true class", type="category", range=[n - 0.5, -0.5], showgrid=False, zeroline=False),
+        height=min(900, max(360, 44 * n + 150)), margin=_MARGIN, clickmode="event+select", dragmode=False,
+        plot_bgcolor="white",
+    )
+    return fig

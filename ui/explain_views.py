@@ -1,0 +1,155 @@
+"""Views of explanations: plotly figures (top-k predictions, a map over its picture, the map alone, the
+deletion/insertion curves beside a random map's), overlay thumbnails for grids of many maps, and the
+loaded model that the Explain and Evaluate pages share between clicks.
+
+Figures take plain data (arrays, dataclasses from `core.explain`) and return a figure, so a page only
+decides what to show and a figure can be checked in a test without a browser.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+from PIL import Image
+from plotly.subplots import make_subplots
+
+from core.artifacts import RunFiles
+from core.data.images import load_image
+from core.errors import GlassboxError
+from core.explain import explain, methods, rendering
+from core.explain.faithfulness import Faithfulness
+from core.explain.images import ImageModel
+
+_MARGIN = dict(l=4, r=4, t=36, b=4)
+_MAP_COLOUR = "#ea580c"
+_RANDOM_COLOUR = "#9ca3af"
+# inferno with an alpha ramp: weak evidence stays see-through, so the picture under it remains readable
+_OVERLAY_SCALE = [
+    [0.0, "rgba(0,0,4,0)"], [0.25, "rgba(101,21,110,0.35)"], [0.5, "rgba(212,72,66,0.7)"],
+    [0.75, "rgba(250,193,39,0.9)"], [1.0, "rgba(252,255,164,1)"],
+]
+_PERCENTILE = 99.0
+
+
+def top_k(probs: Sequence[float], classes: Sequence[str], k: int = 5, highlight: int | None = None) -> go.Figure:
+    """The k most probable classes, most probable on top; `highlight` (the class being explained) in orange."""
+    order = list(np.argsort(-np.asarray(probs), kind="stable")[:k])[::-1]
+    colours = [_MAP_COLOUR if i == highlight else "#2563eb" for i in order]
+    fig = go.Figure(go.Bar(
+        x=[float(probs[i]) for i in order], y=[classes[i] for i in order], orientation="h", marker_color=colours,
+        text=[f"{float(probs[i]):.2f}" for i in order], textposition="outside", cliponaxis=False,
+        hovertemplate="%{y}: %{x:.3f}<extra></extra>",
+    ))
+    fig.update_layout(title=f"Top {len(order)} predictions", xaxis=dict(range=[0, 1.1], tickformat=".0%"),
+                      yaxis=dict(type="category"), height=60 + 32 * len(order), margin=dict(l=10, r=10, t=36, b=10))
+    return fig
+
+
+def overlay(picture: np.ndarray, attribution: np.ndarray, opacity: float, title: str) -> go.Figure:
+    """The map's positive evidence over the picture the model saw; `opacity` applies to the whole map layer."""
+    fig = go.Figure()
+    fig.add_trace(go.Image(source=_data_uri(picture), hoverinfo="skip"))
+    fig.add_trace(go.Heatmap(
+        z=rendering.display_scale(attribution), zmin=0, zmax=1, colorscale=_OVERLAY_SCALE, opacity=opacity,
+        showscale=False, hovertemplate="x %{x}, y %{y}: %{z:.2f}<extra></extra>",
+    ))
+    return _square(fig, title, picture.shape[1], picture.shape[0])
+
+
+def map_alone(attribution: np.ndarray, title: str) -> go.Figure:
+    """The raw map: diverging colours around 0 when it holds evidence against the class (IG, occlusion),
+    a single ramp otherwise. Scaled to the 99th percentile of its magnitude so one extreme pixel does not
+    wash out the rest."""
+    values = np.asarray(attribution, dtype=np.float64)
+    magnitude = np.abs(values)
+    top = float(np.percentile(magnitude[magnitude > 0], _PERCENTILE)) if (magnitude > 0).any() else 1.0
+    signed = bool((values < -1e-3 * top).any())
+    fig = go.Figure(go.Heatmap(
+        z=values, zmin=-top if signed else 0, zmax=top, zmid=0 if signed else None,
+        colorscale="RdBu_r" if signed else "Inferno", colorbar=dict(thickness=10, len=0.8),
+        hovertemplate="x %{x}, y %{y}: %{z:.3g}<extra></extra>",
+    ))
+    return _square(fig, title, values.shape[1], values.shape[0])
+
+
+def curves(figures: Faithfulness) -> go.Figure:
+    """Deletion (lower is better) and insertion (higher is better), each beside a random map's curve."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=(
+        f"Deletion: {figures.deletion.auc:.3f} vs random {figures.random_deletion.auc:.3f}",
+        f"Insertion: {figures.insertion.auc:.3f} vs random {figures.random_insertion.auc:.3f}",
+    ))
+    pairs = ((figures.deletion, figures.random_deletion), (figures.insertion, figures.random_insertion))
+    for col, (curve, random) in enumerate(pairs, start=1):
+        fig.add_trace(go.Scatter(x=curve.fractions, y=curve.probabilities, mode="lines", name="this map",
+                                 line=dict(color=_MAP_COLOUR, width=3), legendgroup="map", showlegend=col == 1),
+                      row=1, col=col)
+        fig.add_trace(go.Scatter(x=random.fractions, y=random.probabilities, mode="lines",
+                                 name="random map (this map, moved)", line=dict(color=_RANDOM_COLOUR, dash="dash"),
+                                 legendgroup="random", showlegend=col == 1), row=1, col=col)
+        fig.update_xaxes(title_text="share of the image removed" if col == 1 else "share of the image added",
+                         tickformat=".0%", row=1, col=col)
+        fig.update_yaxes(range=[0, 1.02], row=1, col=col)
+    fig.update_yaxes(title_text="probability", row=1, col=1)
+    fig.update_annotations(font_size=12)
+    fig.update_layout(height=280, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.35))
+    return fig
+
+
+def overlay_png(picture: np.ndarray, attribution: np.ndarray, opacity: float = 0.6) -> bytes:
+    """A small overlay as PNG bytes, for grids of many maps where an interactive figure each would be heavy."""
+    return _png(rendering.overlay(picture, attribution, opacity))
+
+
+def explainable_model(files: RunFiles, cache_dir: Path) -> ImageModel:
+    """A run's model prepared for explaining, kept between clicks and shared by pages and sessions
+    (ImageModel's lock serialises explanations); loaded again only when the run's weights change."""
+    mtime = files.weights.stat().st_mtime if files.weights.exists() else 0.0
+    return _loaded(str(files.root), str(cache_dir), mtime)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the model...")
+def _loaded(run_dir: str, cache_dir: str, mtime: float) -> ImageModel:
+    return ImageModel.from_run(RunFiles(Path(run_dir)), Path(cache_dir))
+
+
+def map_thumbnails(subject: ImageModel, paths: Sequence[Path], targets: Sequence[int],
+                   method: str = "gradcam") -> tuple[str, list[bytes | None]]:
+    """Overlay PNGs of one method's maps for several images (None for an image that cannot be read), and
+    the title of the method used: `method`, or the first one that applies when it does not apply to
+    this model."""
+    registry = methods(subject.modality)
+    if registry.get(method).unavailable(subject) is not None:
+        method = next(name for name in registry if registry.get(name).unavailable(subject) is None)
+    thumbnails: list[bytes | None] = []
+    for path, target in zip(paths, targets, strict=True):
+        try:
+            inputs = subject.tensor(load_image(path))
+        except GlassboxError:  # the file changed or vanished since ingest: a gap, not an error page
+            thumbnails.append(None)
+            continue
+        result = explain(subject, inputs, target, method)
+        thumbnails.append(overlay_png(subject.picture(inputs), result.attribution))
+    return registry.get(method).title, thumbnails
+
+
+def _square(fig: go.Figure, title: str, width: int, height: int) -> go.Figure:
+    fig.update_xaxes(visible=False, range=[-0.5, width - 0.5], constrain="domain")
+    fig.update_yaxes(visible=False, range=[height - 0.5, -0.5], scaleanchor="x", constrain="domain")
+    fig.update_layout(title=dict(text=title, font_size=14), height=320, margin=_MARGIN, plot_bgcolor="white")
+    return fig
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _data_uri(pixels: np.ndarray) -> str:
+    return "data:image/png;base64," + base64.b64encode(_png(pixels)).decode("ascii")

@@ -1,0 +1,50 @@
+"""Turning store values into short, human text: times, durations, rates and percentages.
+
+Pages show the same kinds of numbers in tables, metrics and captions; formatting them in one place
+keeps "3 min 20 s" from being "200.0s" on another page. Pure functions, no streamlit.
+"""
+
+from __future__ import annotations
+
+import time
+
+_DASH = "—"
+
+
+def timestamp(epoch_s: float | None) -> str:
+    """A local date and time to the minute: what a person scanning a list of runs compares."""
+    if epoch_s is None:
+        return _DASH
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch_s))
+
+
+def duration(seconds: float | None) -> str:
+    """Seconds as '45 s', '3 min 20 s' or '2 h 05 min'; a dash when unknown."""
+    if seconds is None or seconds < 0:
+        return _DASH
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    """A fraction in [0, 1] as a percentage; a dash when the metric does not exist yet."""
+    if value is None:
+        return _DASH
+    return f"{value * 100:.{digits}f}%"
+
+
+def rate(per_s: float | None) -> str:
+    """A throughput, to three significant figures or so; the unit goes in the label."""
+    if not per_s:
+        return _DASH
+    return f"{per_s:,.1f}" if per_s < 100 else f"{per_s:,.0f}"
+
+
+def params(millions: float | None) -> str:
+    return _DASH if millions is None else f"{millions:g} M"
