@@ -19,7 +19,6 @@ from PIL import Image
 from core import data
 from core.artifacts import RunFiles
 from core.data.images import load_image
-from core.errors import GlassboxError
 from core.evaluation import confident_mistakes, run_report
 from core.explain import BASELINES, ExplainOptions, explain, faithfulness, methods
 from core.explain.images import ImageModel, occlusion_geometry
@@ -89,11 +88,11 @@ state["run_id"] = run_id
 run = by_id[run_id]
 files = RunFiles(studio.ws.run_dir(run_id))
 
-try:
-    registry = methods(run.modality)
-except GlassboxError as exc:
-    st.info(f"{exc}.", icon=":material/info:")
+if run.modality != "images":
+    st.info(f"This page explains image classifiers; this run classifies {run.modality}. "
+            "Use `python -m core explain` for it.", icon=":material/info:")
     st.stop()
+registry = methods(run.modality)
 
 subject: ImageModel | None = None
 with user_errors("Cannot load this run's model: "):

