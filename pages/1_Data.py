@@ -46,7 +46,8 @@ def _add(filename: str, data: bytes | None, *, source: Path | None = None, drop_
             else:
                 assert data is not None
                 with staged_file(studio.ws.staging_dir, filename, data) as path:
-                    record = datasets.add(studio.ws, studio.store, path, drop_bad=drop_bad)
+                    record = datasets.add(studio.ws, studio.store, path, drop_bad=drop_bad,
+                                          options=_column_choice())
     except BadFilesError as exc:
         state["pending_upload"] = {"filename": filename, "data": data, "source": source, "bad": exc.bad}
         return
@@ -59,6 +60,12 @@ def _add(filename: str, data: bytes | None, *, source: Path | None = None, drop_
     note = f" ({dropped} unusable file(s) left out)" if dropped else ""
     _flash("success", f"Added **{record.name}**: {record.info['num_items']} items in "
                       f"{len(record.info['classes'])} classes{note}.")
+
+
+def _column_choice() -> dict[str, str]:
+    """For a CSV of texts: the columns the user named; blank ones are suggested by the library."""
+    names = {"text_column": state.get("csv_text_column", ""), "label_column": state.get("csv_label_column", "")}
+    return {key: value.strip() for key, value in names.items() if value and value.strip()}
 
 
 def _choose(action: str) -> None:
@@ -78,13 +85,18 @@ st.title("Data")
 st.markdown(
     "Upload a **zip of images with one folder per class** (`cats/001.jpg`, `dogs/002.png`, ...), or a zip with a "
     "`labels.csv` (columns `filename,label`). Every image is checked once on upload, so training never trips over a "
-    "broken file."
+    "broken file. For text, upload a **CSV or TSV** with a text column and a label column: the encoding, "
+    "delimiter and columns are detected, and you can name the columns yourself."
 )
 
 upload_col, sample_col = st.columns([3, 2], gap="large")
 with upload_col:
-    uploaded = st.file_uploader("Upload a zip of labelled images", type=["zip"],
-                                key=f"upload-{state.get('upload_round', 0)}")
+    uploaded = st.file_uploader("Upload a zip of labelled images, or a CSV of texts",
+                                type=["zip", "csv", "tsv", "txt"], key=f"upload-{state.get('upload_round', 0)}")
+    with st.expander("Columns of a text CSV (optional)"):
+        left, right = st.columns(2)
+        left.text_input("Text column", key="csv_text_column", placeholder="suggested from the file")
+        right.text_input("Label column", key="csv_label_column", placeholder="suggested from the file")
 with sample_col:
     st.markdown("**No data at hand?**")
     st.button("Load sample: handwritten digits", key="load_sample", icon=":material/download:",
@@ -207,7 +219,11 @@ if samples:
                                        key=f"sample_classes-{dataset.id}")
     for name in shown_classes:
         st.caption(f"**{name}** · {counts.get(name, 0)} items")
-        thumbnails.grid([dataset_dir / rel for rel in samples.get(name, [])])
+        if dataset.modality == "images":
+            thumbnails.grid([dataset_dir / rel for rel in samples.get(name, [])])
+        else:
+            for text in samples.get(name, []):
+                st.text(text if len(text) <= 400 else text[:400] + "…")
 
 
 # ---- delete -------------------------------------------------------------------------------------------

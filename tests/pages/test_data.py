@@ -98,3 +98,20 @@ def test_delete_asks_first(ws: Workspace, store: Store) -> None:
 
 def _has_key(at, key: str) -> bool:
     return any(b.key == key for b in at.button)
+
+
+def test_a_csv_of_texts_is_added_with_the_columns_the_user_names(store: Store) -> None:
+    rows = ["note;verdict;review"] + [
+        f"{i};{'good' if i % 2 else 'bad'};review number {i} says {'yes' if i % 2 else 'no'}" for i in range(20)
+    ]
+    at = open_page(PAGE)
+    at.text_input(key="csv_text_column").set_value("review")
+    at.text_input(key="csv_label_column").set_value("verdict").run()
+    at.file_uploader[0].set_value(("reviews.csv", "\n".join(rows).encode("utf-8"), "text/csv")).run()
+    assert not at.exception, at.exception
+    [dataset] = store.list_datasets()
+    assert dataset.modality == "text"
+    assert (dataset.info["text_column"], dataset.info["label_column"]) == ("review", "verdict")
+    assert dataset.info["classes"] == ["bad", "good"]
+    # the preview shows texts, not image thumbnails
+    assert any("review number" in t.value for t in at.text)
