@@ -49,6 +49,27 @@ def read_items(dataset_dir: Path, item_column: str) -> list[tuple[str, str]]:
         raise GlassboxError(f"dataset {dataset_dir.name}: items.csv is missing or damaged ({exc})") from None
 
 
+def warning(message: str) -> dict[str, str]:
+    return {"level": "warning", "message": message}
+
+
+def balance_warnings(counts: dict[str, int], unit: str, few: int, imbalance: float) -> list[dict[str, str]]:
+    """Class-count warnings every modality gives: classes too small to trust, and a skew that makes
+    accuracy flatter the model."""
+    problems = []
+    small_classes = sorted(c for c, n in counts.items() if n < few)
+    if small_classes:
+        shown = ", ".join(repr(c) for c in small_classes[:5]) + (" ..." if len(small_classes) > 5 else "")
+        problems.append(warning(f"class(es) {shown} have fewer than {few} {unit}: results on them will be unreliable"))
+    most, least = max(counts.values()), min(counts.values())
+    if most / least > imbalance:
+        big = max(counts, key=lambda c: counts[c])
+        small = min(counts, key=lambda c: counts[c])
+        problems.append(warning(f"classes are imbalanced: {big!r} has {most} {unit}, {small!r} only {least}; "
+                                "accuracy alone will look better than the model is"))
+    return problems
+
+
 @dataclass(frozen=True)
 class Split:
     train: list[int]

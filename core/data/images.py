@@ -29,7 +29,7 @@ from PIL import Image, ImageOps
 from core.config import TrainConfig
 from core.data import MODALITIES
 from core.data.archive import extract_zip, is_junk
-from core.data.base import BadFilesError, Split, read_items, write_items
+from core.data.base import BadFilesError, Split, balance_warnings, read_items, warning, write_items
 from core.errors import GlassboxError
 
 if TYPE_CHECKING:
@@ -339,11 +339,11 @@ def _plan_labels_csv(
     problems: list[dict[str, str]] = []
     if repeats:
         problems.append(
-            _warning(f"{repeats} row(s) of {_LABELS_CSV} repeat a file already listed; counted once")
+            warning(f"{repeats} row(s) of {_LABELS_CSV} repeat a file already listed; counted once")
         )
     ignored = len(by_name) - len(chosen)
     if ignored:
-        problems.append(_warning(f"{ignored} file(s) not listed in {_LABELS_CSV} were ignored"))
+        problems.append(warning(f"{ignored} file(s) not listed in {_LABELS_CSV} were ignored"))
     return _Plan("labels.csv", candidates, [], problems)
 
 
@@ -471,7 +471,7 @@ def _info(plan: _Plan, items: list[tuple[str, str, _Checked]], dropped: list[str
             samples[label].append(rel)
     problems = list(plan.problems)
     if dropped:
-        problems.append(_warning(f"{len(dropped)} unusable file(s) left out: {_listed(dropped)}"))
+        problems.append(warning(f"{len(dropped)} unusable file(s) left out: {_listed(dropped)}"))
     problems.extend(_warnings(counts, items, modes))
     return {
         "layout": plan.layout,
@@ -493,25 +493,7 @@ def _info(plan: _Plan, items: list[tuple[str, str, _Checked]], dropped: list[str
 def _warnings(
     counts: Counter[str], items: list[tuple[str, str, _Checked]], modes: Counter[str]
 ) -> list[dict[str, str]]:
-    problems: list[dict[str, str]] = []
-    few = sorted(c for c, n in counts.items() if n < _FEW_IMAGES)
-    if few:
-        problems.append(
-            _warning(
-                f"class(es) {_listed([repr(c) for c in few])} have fewer than {_FEW_IMAGES} images: "
-                "results on them will be unreliable"
-            )
-        )
-    most, least = max(counts.values()), min(counts.values())
-    if most / least > _IMBALANCE:
-        big = max(counts, key=lambda c: counts[c])
-        small = min(counts, key=lambda c: counts[c])
-        problems.append(
-            _warning(
-                f"classes are imbalanced: {big!r} has {most} images, {small!r} only {least}; "
-                "accuracy alone will look better than the model is"
-            )
-        )
+    problems = balance_warnings(counts, "images", _FEW_IMAGES, _IMBALANCE)
     by_digest: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for rel, label, result in items:
         by_digest[result.digest].append((rel, label))
@@ -520,7 +502,7 @@ def _warnings(
     if contradicting:
         example = contradicting[0]
         problems.append(
-            _warning(
+            warning(
                 f"{len(contradicting)} group(s) of identical images carry different labels "
                 f"(e.g. {example[0][0]} is {example[0][1]!r} but {example[1][0]} is {example[1][1]!r}): "
                 "the model cannot get both right; fix or remove them"
@@ -530,17 +512,17 @@ def _warnings(
         extra = sum(len(g) - 1 for g in groups)
         first, second = groups[0][0][0], groups[0][1][0]
         problems.append(
-            _warning(
+            warning(
                 f"{extra} image(s) are exact duplicates of another (e.g. {first} = {second}); "
                 "copies can land in both training and validation and inflate validation scores"
             )
         )
     tiny = sum(1 for _, _, r in items if min(r.width, r.height) < _TINY_SIDE)
     if tiny:
-        problems.append(_warning(f"{tiny} image(s) are smaller than {_TINY_SIDE} px on a side"))
+        problems.append(warning(f"{tiny} image(s) are smaller than {_TINY_SIDE} px on a side"))
     if len(modes) > 1:
         listed = ", ".join(f"{mode}: {n}" for mode, n in sorted(modes.items()))
-        problems.append(_warning(f"images have mixed colour modes ({listed}); all are converted to RGB"))
+        problems.append(warning(f"images have mixed colour modes ({listed}); all are converted to RGB"))
     return problems
 
 
@@ -555,9 +537,6 @@ def _nfc(text: str) -> str:
 def _stats(values: list[int]) -> dict[str, int]:
     return {"min": min(values), "median": int(statistics.median(values)), "max": max(values)}
 
-
-def _warning(message: str) -> dict[str, str]:
-    return {"level": "warning", "message": message}
 
 
 def _listed(values: list[Any]) -> str:

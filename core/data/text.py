@@ -31,7 +31,7 @@ import numpy as np
 
 from core.config import TrainConfig
 from core.data import MODALITIES
-from core.data.base import BadFilesError, Split, read_items, write_items
+from core.data.base import BadFilesError, Split, balance_warnings, read_items, warning, write_items
 from core.errors import GlassboxError
 
 if TYPE_CHECKING:
@@ -577,10 +577,10 @@ def _info(
     hist_counts, edges = np.histogram(words, bins=min(_HISTOGRAM_BINS, max(1, max(words) - min(words) + 1)))
     problems: list[dict[str, str]] = []
     if dropped:
-        problems.append(_warning(f"{len(dropped)} unusable row(s) left out: {_listed(dropped)}"))
+        problems.append(warning(f"{len(dropped)} unusable row(s) left out: {_listed(dropped)}"))
     if duplicates:
         problems.append(
-            _warning(f"{duplicates} row(s) repeat an earlier row's text and label and were left out")
+            warning(f"{duplicates} row(s) repeat an earlier row's text and label and were left out")
         )
     problems.extend(_warnings(rows, counts, words))
     return {
@@ -610,25 +610,7 @@ def _info(
 
 
 def _warnings(rows: list[tuple[int, str, str]], counts: Counter[str], words: list[int]) -> list[dict[str, str]]:
-    problems: list[dict[str, str]] = []
-    few = sorted(c for c, n in counts.items() if n < _FEW_ROWS)
-    if few:
-        problems.append(
-            _warning(
-                f"class(es) {_listed([repr(c) for c in few])} have fewer than {_FEW_ROWS} rows: "
-                "results on them will be unreliable"
-            )
-        )
-    most, least = max(counts.values()), min(counts.values())
-    if most / least > _IMBALANCE:
-        big = max(counts, key=lambda c: counts[c])
-        small = min(counts, key=lambda c: counts[c])
-        problems.append(
-            _warning(
-                f"classes are imbalanced: {big!r} has {most} rows, {small!r} only {least}; "
-                "accuracy alone will look better than the model is"
-            )
-        )
+    problems = balance_warnings(counts, "rows", _FEW_ROWS, _IMBALANCE)
     by_text: dict[str, set[str]] = defaultdict(set)
     first_line: dict[str, int] = {}
     for line, text, label in rows:
@@ -639,7 +621,7 @@ def _warnings(rows: list[tuple[int, str, str]], counts: Counter[str], words: lis
     if contradicting:
         example = contradicting[0]
         problems.append(
-            _warning(
+            warning(
                 f"{len(contradicting)} text(s) appear with different labels (e.g. line {first_line[example]}: "
                 f"{', '.join(repr(x) for x in sorted(by_text[example]))}): the model cannot get both right"
             )
@@ -647,7 +629,7 @@ def _warnings(rows: list[tuple[int, str, str]], counts: Counter[str], words: lis
     long = sum(1 for n in words if n > _LONG_WORDS)
     if long:
         problems.append(
-            _warning(
+            warning(
                 f"{long} text(s) are longer than {_LONG_WORDS} words; a model reads at most its max length "
                 "in tokens (128 by default, roughly 90 words) and the rest is cut off"
             )
@@ -666,9 +648,6 @@ def _nfc(text: str) -> str:
 def _squeezed(text: str) -> str:
     return " ".join(_nfc(text).split())
 
-
-def _warning(message: str) -> dict[str, str]:
-    return {"level": "warning", "message": message}
 
 
 def _listed(values: list[Any]) -> str:
