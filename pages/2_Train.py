@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import device, runs
+from core import data, device, runs
 from core.config import AUGMENTATIONS, OPTIMIZERS, PRECISIONS, TrainConfig
 from core.errors import GlassboxError
 from core.models import BackboneInfo, family
@@ -205,8 +205,8 @@ with st.expander("Advanced settings"):
     values["precision"] = a.selectbox("Precision", PRECISIONS, index=_index(PRECISIONS, seeded.precision),
                                       key=_key("precision"),
                                       help="auto: mixed precision on a GPU, full precision on the CPU.")
-    if mode == "head" and values.get("augmentation") == "none":
-        st.caption("Frozen backbone without augmentation: features are computed once, and only the head trains "
+    if mode == "head" and data.modality(modality).fixed_inputs(dataclasses.replace(seeded, **values)):
+        st.caption("Frozen backbone on unchanging inputs: features are computed once, and only the head trains "
                    "(seconds on a CPU).")
 
 # ---- start --------------------------------------------------------------------------------------------

@@ -49,6 +49,19 @@ def read_items(dataset_dir: Path, item_column: str) -> list[tuple[str, str]]:
         raise GlassboxError(f"dataset {dataset_dir.name}: items.csv is missing or damaged ({exc})") from None
 
 
+def item_labels(dataset_dir: Path, info: dict[str, Any], item_column: str) -> list[int]:
+    """Integer label per item of `items.csv`, for `Modality.labels`: every modality stores its items
+    the same way (`write_items`) and differs only in the item column's name, so they share this.
+
+    A label outside `info["classes"]` means items.csv and the dataset's info no longer agree (a file
+    edited by hand): refused, since guessing a class would train on wrong labels."""
+    index = {name: i for i, name in enumerate(info["classes"])}
+    try:
+        return [index[label] for _, label in read_items(Path(dataset_dir), item_column)]
+    except KeyError as exc:
+        raise GlassboxError(f"dataset {Path(dataset_dir).name}: items.csv has an unknown class {exc}") from None
+
+
 def warning(message: str) -> dict[str, str]:
     return {"level": "warning", "message": message}
 
@@ -116,6 +129,13 @@ class Modality(Protocol):
 
     def labels(self, dataset_dir: Path, info: dict[str, Any]) -> list[int]:
         """Integer label per item, in the dataset's fixed item order (what the split is made on)."""
+
+    def fixed_inputs(self, config: TrainConfig) -> bool:
+        """Whether training under `config` shows the model the same input for an item every epoch.
+
+        Then a frozen backbone's features can be computed once and only the head trained on them
+        (seconds instead of minutes on a CPU). Only the modality knows: random augmentation, say,
+        changes an item's input each time it is read."""
 
     def datasets(
         self, dataset_dir: Path, info: dict[str, Any], config: TrainConfig, split: Split, model: nn.Module

@@ -29,7 +29,7 @@ from PIL import Image, ImageOps
 from core.config import TrainConfig
 from core.data import MODALITIES
 from core.data.archive import extract_zip, is_junk
-from core.data.base import BadFilesError, Split, balance_warnings, read_items, warning, write_items
+from core.data.base import BadFilesError, Split, balance_warnings, item_labels, read_items, warning, write_items
 from core.errors import GlassboxError
 
 if TYPE_CHECKING:
@@ -110,13 +110,11 @@ class ImagesModality:
         return _info(plan, items, sorted(name for name, _ in bad))
 
     def labels(self, dataset_dir: Path, info: dict[str, Any]) -> list[int]:
-        index = {name: i for i, name in enumerate(info["classes"])}
-        try:
-            return [index[label] for _, label in read_items(Path(dataset_dir), "relpath")]
-        except KeyError as exc:
-            raise GlassboxError(
-                f"dataset {Path(dataset_dir).name}: items.csv has an unknown class {exc}"
-            ) from None
+        return item_labels(dataset_dir, info, "relpath")
+
+    def fixed_inputs(self, config: TrainConfig) -> bool:
+        """Only without augmentation: every preset applies random crops, flips or colour changes."""
+        return config.augmentation == "none"
 
     def datasets(
         self, dataset_dir: Path, info: dict[str, Any], config: TrainConfig, split: Split, model: nn.Module

@@ -31,14 +31,14 @@ import numpy as np
 
 from core.config import TrainConfig
 from core.data import MODALITIES
-from core.data.base import BadFilesError, Split, balance_warnings, read_items, warning, write_items
+from core.data.base import BadFilesError, Split, balance_warnings, item_labels, read_items, warning, write_items
 from core.errors import GlassboxError
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-__all__ = ["BadRowsError", "LengthBuckets", "TextModality", "TokenisedTexts", "preview"]
+__all__ = ["BadRowsError", "LengthBuckets", "TextModality", "TokenisedTexts", "preview", "read_texts"]
 
 _SUFFIXES = (".csv", ".tsv", ".tab", ".txt")
 _TAB_SUFFIXES = (".tsv", ".tab")
@@ -127,13 +127,12 @@ class TextModality:
         return _info(table, text_col, label_col, kept, duplicates, [name for name, _ in bad])
 
     def labels(self, dataset_dir: Path, info: dict[str, Any]) -> list[int]:
-        index = {name: i for i, name in enumerate(info["classes"])}
-        try:
-            return [index[label] for _, label in read_items(Path(dataset_dir), "text")]
-        except KeyError as exc:
-            raise GlassboxError(
-                f"dataset {Path(dataset_dir).name}: items.csv has an unknown class {exc}"
-            ) from None
+        return item_labels(dataset_dir, info, "text")
+
+    def fixed_inputs(self, config: TrainConfig) -> bool:
+        """Always: a text is tokenised once and never augmented (the `augmentation` setting is for images),
+        and padding to the batch's longest text leaves its features unchanged (mean over real tokens)."""
+        return True
 
     def items(self, dataset_dir: Path, info: dict[str, Any]) -> list[str]:
         return [text for text, _ in read_items(Path(dataset_dir), "text")]
@@ -176,6 +175,16 @@ def preview(source: Path, options: dict[str, Any] | None = None) -> dict[str, An
         "num_rows": len(table.rows),
         "head": [dict(zip(table.columns, cells, strict=False)) for _, cells in table.rows[:_PREVIEW_ROWS]],
     }
+
+
+def read_texts(source: Path, column: str | None = None) -> tuple[str, list[str]]:
+    """The texts of one column of a CSV or TSV to predict on (the named one, else the suggested text
+    column), read with the same encoding and delimiter detection and limits as a dataset and stripped
+    as training texts were; rows keep their order and any label column is ignored."""
+    table = _read_table(Path(source))
+    text_col, _ = _suggest(table, column)
+    index = table.columns.index(text_col)
+    return text_col, [cells[index].strip() if index < len(cells) else "" for _, cells in table.rows]
 
 
 # ---- tensors for a model -------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ transfer-learning mode. Families register themselves by modality in `FAMILIES`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -62,6 +63,56 @@ def family(modality: str) -> BackboneFamily:
 
 def create_model(config: TrainConfig, num_classes: int, cache_dir: Path) -> nn.Module:
     return family(config.modality).create(config, num_classes, cache_dir)
+
+
+def param_groups(
+    model: nn.Module, config: TrainConfig, head: nn.Module, partial: Callable[[], Iterable[str]]
+) -> list[dict[str, Any]]:
+    """Freeze per `config.mode` and return the optimizer groups, the part every family shares.
+
+    Families differ only in what "partial" fine-tuning trains (`partial`: the names of the parameters
+    it adds to `head`'s, asked for only in that mode), so the rest lives here once: "head" trains
+    `head`, "full" everything. Every parameter is made trainable first, so that calling this again
+    (another mode) undoes the previous freezing, even when `partial` then refuses the model.
+
+    The backbone trains at lr * backbone_lr_scale, since pretrained features need small steps; from
+    scratch there are none to protect, so it trains at lr. Biases, norm weights and whatever the model
+    lists in `no_weight_decay()` (timm's position embeddings...) get no weight decay, which would only
+    pull them towards zero. Groups are named "head", "backbone" and their "_no_decay" twins, the
+    names the run log and the tests read."""
+    named = list(model.named_parameters())
+    for _, param in named:
+        param.requires_grad_(True)
+    head_ids = {id(p) for p in head.parameters()}
+    if config.mode == "full":
+        trainable = {name for name, _ in named}
+    else:
+        trainable = {name for name, p in named if id(p) in head_ids}
+        if config.mode == "partial":
+            trainable |= set(partial())
+    for name, param in named:
+        param.requires_grad_(name in trainable)
+
+    no_decay = set(getattr(model, "no_weight_decay", set)())
+    scale = 1.0 if config.weights == "none" else config.backbone_lr_scale
+    rates = {"head": config.lr, "backbone": config.lr * scale}
+    split: dict[str, list[tuple[str, nn.Parameter]]] = {"head": [], "backbone": []}
+    for name, param in named:
+        if name in trainable:
+            split["head" if id(param) in head_ids else "backbone"].append((name, param))
+    groups: list[dict[str, Any]] = []
+    for part, members in split.items():
+        decayed = [p for n, p in members if not _skips_decay(n, p, no_decay)]
+        undecayed = [p for n, p in members if _skips_decay(n, p, no_decay)]
+        if decayed:
+            groups.append({"name": part, "params": decayed, "lr": rates[part], "weight_decay": config.weight_decay})
+        if undecayed:
+            groups.append({"name": f"{part}_no_decay", "params": undecayed, "lr": rates[part], "weight_decay": 0.0})
+    return groups
+
+
+def _skips_decay(name: str, param: nn.Parameter, no_decay: set[str]) -> bool:
+    return param.ndim <= 1 or name.endswith(".bias") or name in no_decay
 
 
 def _load_families() -> None:

@@ -31,6 +31,7 @@ from huggingface_hub.utils import HFValidationError, validate_repo_id
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedTokenizerBase
 
+from core import models
 from core.config import TrainConfig
 from core.errors import GlassboxError
 from core.models import FAMILIES, BackboneInfo, weights
@@ -139,47 +140,15 @@ class TransformersFamily:
             path = Path(config.weights).expanduser()
             if not path.is_file():
                 raise GlassboxError(f"weights file {path} not found")
-            source = weights.WeightSource("file", path, weights._load_user_weights(model, path))
-        setattr(model, weights._SOURCE_ATTR, source)
+            source = weights.WeightSource("file", path, weights.load_user_weights(model, path))
+        weights.attach_source(model, source)
         _log.info("weights for %s: %s", config.backbone, source.description)
         return model
 
     def param_groups(self, model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
-        """Optimizer groups for `config.mode`, freezing everything else: "head" trains the linear head,
-        "partial" adds the top third of the encoder's layers, "full" trains everything. The encoder
-        trains at lr * backbone_lr_scale (unless it starts from scratch), since pretrained weights
-        need small steps; biases and norm weights get no weight decay. Calling it again (another mode)
-        first undoes the previous freezing."""
-        for param in model.parameters():
-            param.requires_grad_(True)
-        head = {id(p) for p in model.classifier.parameters()}
-        if config.mode == "full":
-            trainable = {id(p) for p in model.parameters()}
-        elif config.mode == "partial":
-            layers = _encoder_layers(model.encoder)
-            top = layers[len(layers) - math.ceil(len(layers) * _PARTIAL_SHARE):]
-            trainable = head | {id(p) for layer in top for p in layer.parameters()}
-        else:
-            trainable = head
-        for param in model.parameters():
-            param.requires_grad_(id(param) in trainable)
-        scale = 1.0 if config.weights == "none" else config.backbone_lr_scale
-        rates = {"head": config.lr, "backbone": config.lr * scale}
-        groups: list[dict[str, Any]] = []
-        for part in ("head", "backbone"):
-            members = [(n, p) for n, p in model.named_parameters()
-                       if p.requires_grad and (id(p) in head) == (part == "head")]
-            decayed = [p for n, p in members if not _skips_decay(n, p)]
-            undecayed = [p for n, p in members if _skips_decay(n, p)]
-            if decayed:
-                groups.append(
-                    {"name": part, "params": decayed, "lr": rates[part], "weight_decay": config.weight_decay}
-                )
-            if undecayed:
-                groups.append(
-                    {"name": f"{part}_no_decay", "params": undecayed, "lr": rates[part], "weight_decay": 0.0}
-                )
-        return groups
+        """Optimizer groups for `config.mode` (see `core.models.param_groups`), freezing everything
+        else; "partial" trains the top third of the encoder's layers besides the head."""
+        return models.param_groups(model, config, model.classifier, lambda: _partial_trainable(model))
 
     def embed(self, model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return model.embed(**inputs)
@@ -257,7 +226,7 @@ def _is_repo_id(name: str) -> bool:
 
 def _cached_folder(repo_id: str) -> Path | None:
     """The snapshot folder of a previous download, when it holds a config and weights."""
-    config = try_to_load_from_cache(repo_id, "config.json", cache_dir=weights._hf_cache_dir())
+    config = try_to_load_from_cache(repo_id, "config.json", cache_dir=weights.hf_cache_dir())
     # besides a path or None, the hub client may return a sentinel meaning "known not to exist"
     if not isinstance(config, str):
         return None
@@ -271,12 +240,12 @@ def _not_found(name: str) -> str:
     if Path(name).expanduser().is_dir():
         return f"folder {name} holds no config.json: is it a Hugging Face model folder?"
     return (f"model {name!r} is not on this machine (not in the Hugging Face cache at "
-            f"{weights._hf_cache_dir()}) and the hub is unreachable: {_WAY_OUT}")
+            f"{weights.hf_cache_dir()}) and the hub is unreachable: {_WAY_OUT}")
 
 
 def _load(loader: Any, where: str, name: str, what: str, **kwargs: Any) -> Any:
     try:
-        return loader(where, trust_remote_code=False, cache_dir=weights._hf_cache_dir(), **kwargs)
+        return loader(where, trust_remote_code=False, cache_dir=weights.hf_cache_dir(), **kwargs)
     except Exception as exc:
         # downloads, cache reads and parsers fail with many library-specific types (HTTP, OS, JSON,
         # safetensors, "requires remote code" ValueErrors); the person can act on all of them the same way
@@ -318,6 +287,15 @@ def _measure(folder: str) -> tuple[float | None, int | None]:
     return params, int(limit) or None
 
 
+def _partial_trainable(model: TextClassifier) -> set[str]:
+    """The parameters of the top third of the encoder's layers, which hold the most task-specific
+    features; named as in `model`, which is how `core.models.param_groups` tells them apart."""
+    layers = _encoder_layers(model.encoder)
+    top = layers[len(layers) - math.ceil(len(layers) * _PARTIAL_SHARE):]
+    ids = {id(p) for layer in top for p in layer.parameters()}
+    return {name for name, param in model.named_parameters() if id(param) in ids}
+
+
 def _encoder_layers(encoder: nn.Module) -> nn.ModuleList:
     """The stack of transformer blocks: the longest ModuleList (encoder.layer in BERT, transformer.layer
     in DistilBERT, layers in newer models)."""
@@ -327,7 +305,3 @@ def _encoder_layers(encoder: nn.Module) -> nn.ModuleList:
             f"partial fine-tuning is not supported for {type(encoder).__name__}: use head or full"
         )
     return max(stacks, key=len)
-
-
-def _skips_decay(name: str, param: nn.Parameter) -> bool:
-    return param.ndim <= 1 or name.endswith(".bias")

@@ -1,8 +1,9 @@
 """The images family: any timm backbone, with a short curated list that the UI offers first.
 
-Transfer learning lives here: which parameters train in each mode, at which learning rate, and how a
-frozen backbone is kept truly frozen (BatchNorm statistics included), so that its features can be
-computed once per image and only the head trained on them.
+Transfer learning for images lives here (the groups and learning rates every family shares are in
+`core.models.param_groups`): which stages "partial" fine-tuning trains, and how a frozen backbone is
+kept truly frozen (BatchNorm statistics included), so that its features can be computed once per image
+and only the head trained on them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from timm.models import get_pretrained_cfg, group_parameters
 from torch import nn
 
+from core import models
 from core.config import TrainConfig
 from core.errors import GlassboxError
 from core.models import FAMILIES, BackboneInfo, weights
@@ -66,46 +68,16 @@ class TimmFamily:
         )
 
     def param_groups(self, model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
-        """Optimizer groups for `config.mode`, freezing everything else.
+        """Optimizer groups for `config.mode` (see `core.models.param_groups`), freezing everything else.
 
         Frozen BatchNorm layers also stop updating their running statistics, even after
         `model.train()`: otherwise a "frozen" backbone would still drift with every batch, and features
-        computed once per image would no longer match what the model computes. Biases, norm weights and
-        position embeddings get no weight decay, which would only pull them towards zero. Calling this
-        again (another mode) first undoes the previous freezing."""
-        _thaw(model)
-        named = list(model.named_parameters())
-        head_ids = {id(p) for p in model.get_classifier().parameters()}
-        if config.mode == "full":
-            trainable = {name for name, _ in named}
-        elif config.mode == "partial":
-            trainable = _partial_trainable(model, head_ids)
-        else:
-            trainable = {name for name, p in named if id(p) in head_ids}
-        for name, param in named:
-            param.requires_grad_(name in trainable)
+        computed once per image would no longer match what the model computes. Calling this again
+        (another mode) first undoes the previous freezing."""
+        _unfreeze_norm_stats(model)
+        classifier = model.get_classifier()
+        groups = models.param_groups(model, config, classifier, lambda: _partial_trainable(model, classifier))
         _freeze_norm_stats(model)
-
-        no_decay = set(getattr(model, "no_weight_decay", set)())
-        split: dict[str, list[tuple[str, nn.Parameter]]] = {"head": [], "backbone": []}
-        for name, param in named:
-            if name in trainable:
-                split["head" if id(param) in head_ids else "backbone"].append((name, param))
-        # a slower backbone protects pretrained features; from scratch there are none to protect
-        scale = 1.0 if config.weights == "none" else config.backbone_lr_scale
-        rates = {"head": config.lr, "backbone": config.lr * scale}
-        groups: list[dict[str, Any]] = []
-        for part, members in split.items():
-            decayed = [p for n, p in members if not _skips_decay(n, p, no_decay)]
-            undecayed = [p for n, p in members if _skips_decay(n, p, no_decay)]
-            if decayed:
-                groups.append(
-                    {"name": part, "params": decayed, "lr": rates[part], "weight_decay": config.weight_decay}
-                )
-            if undecayed:
-                groups.append(
-                    {"name": f"{part}_no_decay", "params": undecayed, "lr": rates[part], "weight_decay": 0.0}
-                )
         return groups
 
     def embed(self, model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
@@ -165,9 +137,10 @@ def _size_kwargs(name: str, image_size: int) -> dict[str, Any]:
     return {"img_size": image_size}
 
 
-def _partial_trainable(model: nn.Module, head_ids: set[int]) -> set[str]:
+def _partial_trainable(model: nn.Module, classifier: nn.Module) -> set[str]:
     """The head's coarse group (the classifier and whatever sits right before it, such as a final norm)
     plus the last third of the backbone's coarse groups: the most task-specific features."""
+    head_ids = {id(p) for p in classifier.parameters()}
     try:
         groups = group_parameters(model, model.group_matcher(coarse=True))
     except (AttributeError, NotImplementedError):
@@ -179,10 +152,6 @@ def _partial_trainable(model: nn.Module, head_ids: set[int]) -> set[str]:
     body = [names for names in groups.values() if names not in head_groups]
     tail = body[len(body) - math.ceil(len(body) * _PARTIAL_SHARE) :]
     return {name for names in head_groups + tail for name in names}
-
-
-def _skips_decay(name: str, param: nn.Parameter, no_decay: set[str]) -> bool:
-    return param.ndim <= 1 or name.endswith(".bias") or name in no_decay
 
 
 def _stay_in_eval(module: nn.Module, _inputs: tuple[Any, ...]) -> None:
@@ -197,9 +166,8 @@ def _freeze_norm_stats(model: nn.Module) -> None:
             module.register_forward_pre_hook(_stay_in_eval)
 
 
-def _thaw(model: nn.Module) -> None:
-    for param in model.parameters():
-        param.requires_grad_(True)
+def _unfreeze_norm_stats(model: nn.Module) -> None:
+    """Undo `_freeze_norm_stats`, so that a mode training these layers again also updates their statistics."""
     for module in model.modules():
         hooks = module._forward_pre_hooks
         for key in [key for key, hook in hooks.items() if hook is _stay_in_eval]:

@@ -122,7 +122,7 @@ def build(
     if source.kind in ("none", "file"):
         model = timm.create_model(arch, pretrained=False, num_classes=num_classes, **model_kwargs)
         if source.kind == "file" and source.path is not None:
-            source = replace(source, description=_load_user_weights(model, source.path))
+            source = replace(source, description=load_user_weights(model, source.path))
     else:
         overlay: dict[str, Any] = {}
         if source.kind == "pip package" and source.path is not None:
@@ -130,13 +130,20 @@ def build(
         elif source.kind == "local cache" and source.path is not None:
             overlay = {"file": str(source.path)}
         model = _pretrained_model(arch, source, num_classes, overlay, model_kwargs)
-    setattr(model, _SOURCE_ATTR, source)
+    attach_source(model, source)
     _log.info("weights for %s: %s", arch, source.description)
     return model
 
 
+def attach_source(model: nn.Module, source: WeightSource) -> None:
+    """Record on `model` where its starting weights came from, for `source_of`: every family builds
+    its models its own way, yet the run log and the run page must read the source in one place."""
+    setattr(model, _SOURCE_ATTR, source)
+
+
 def source_of(model: nn.Module) -> WeightSource | None:
-    """The weights a model built by `build` started from, for the run log and the run page."""
+    """The weights a model built by a family started from (see `attach_source`), for the run log and
+    the run page."""
     return getattr(model, _SOURCE_ATTR, None)
 
 
@@ -166,9 +173,12 @@ def _pip_weights_file(arch: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def _hf_cache_dir() -> Path:
-    # huggingface_hub reads these variables once at import; read them again so a changed
-    # environment (a notebook, a test) is honoured the way the hub client would honour it on start
+def hf_cache_dir() -> Path:
+    """The Hugging Face cache folder as the environment says now; public because the text family reads
+    and fills the same cache, and both must agree on where it is.
+
+    huggingface_hub reads these variables once at import; they are read again here so that a changed
+    environment (a notebook, a test) is honoured the way the hub client would honour it on start."""
     if os.environ.get("HF_HUB_CACHE"):
         return Path(os.environ["HF_HUB_CACHE"]).expanduser()
     if os.environ.get("HF_HOME"):
@@ -184,7 +194,7 @@ def _hf_cached_file(cfg: dict[str, Any]) -> Path | None:
     filenames = (cfg["hf_hub_filename"],) if cfg.get("hf_hub_filename") else _HF_FILENAMES
     for filename in filenames:
         found = try_to_load_from_cache(
-            repo_id, filename, cache_dir=_hf_cache_dir(), revision=revision or None
+            repo_id, filename, cache_dir=hf_cache_dir(), revision=revision or None
         )
         # besides a path or None, the hub client may return a sentinel meaning "known not to exist"
         if isinstance(found, str) and Path(found).is_file():
@@ -246,10 +256,12 @@ def _pretrained_model(
         ) from exc
 
 
-def _load_user_weights(model: nn.Module, path: Path) -> str:
-    """Load what fits of a user's checkpoint: any head is replaced when its shape differs (another
-    number of classes), but a file that matches too little of the backbone is refused rather than
-    silently training from an almost random start."""
+def load_user_weights(model: nn.Module, path: Path) -> str:
+    """Load what fits of a user's checkpoint into any model (timm's or the text family's), returning the
+    description a run log shows; public because every family accepts a weights file the same way.
+
+    Any head is replaced when its shape differs (another number of classes), but a file that matches
+    too little of the backbone is refused rather than silently training from an almost random start."""
     state = _unwrap(_read_checkpoint(path), path)
     expected = model.state_dict()
     classifier = _classifier_prefix(model)

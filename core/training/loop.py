@@ -59,11 +59,12 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
     channels_last = cfg.modality == "images" and cfg.channels_last
     model.to(choice.device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
 
-    # A frozen backbone gives the same features every epoch when nothing is augmented: compute them
-    # once and train only the head on them (seconds instead of minutes on a CPU).
+    # A frozen backbone gives the same features every epoch when its inputs do not change (the modality
+    # knows: images only without augmentation, text always): compute them once and train only the head
+    # on them (seconds instead of minutes on a CPU).
     trainable: nn.Module = model
-    if cfg.mode == "head" and cfg.augmentation == "none":
-        reporter.log("frozen backbone without augmentation: computing features once")
+    if cfg.mode == "head" and modality.fixed_inputs(cfg):
+        reporter.log("frozen backbone on unchanging inputs: computing features once")
         train_ds = _embedded(family, model, train_ds, cfg, choice, channels_last)
         val_ds = _embedded(family, model, val_ds, cfg, choice, channels_last)
         trainable = family.head(model)
