@@ -1,4 +1,4 @@
-"""Glassbox home: what the studio is, the four steps, and where the workspace stands.
+"""Glassbox home: what the studio is, the steps, and where the workspace stands.
 
 Run with `streamlit run app.py`; the steps live in `pages/` (Streamlit's own multipage convention),
 each of which calls `ui.shell.setup` first so a bookmarked page looks the same as this one.
@@ -17,9 +17,10 @@ studio = setup("Home", icon=":material/home:")
 
 st.title("Glassbox")
 st.markdown(
-    "Train an image classifier without writing code: upload labelled images, pick a pretrained backbone, "
-    "and watch it learn.  \n"
-    "Then look inside: per-class metrics, the confusion matrix and the very images it gets wrong."
+    "Train an image or text classifier without writing code: upload labelled images or a CSV of texts, pick a "
+    "pretrained backbone, and watch it learn.  \n"
+    "Then look inside: per-class metrics, the confusion matrix, the very items it gets wrong, and which pixels "
+    "or words each decision rests on."
 )
 
 datasets = studio.store.list_datasets()
@@ -33,11 +34,13 @@ counts[2].metric("Active or queued runs", len(active))
 
 st.subheader("Steps")
 steps = [
-    ("pages/1_Data.py", "1 · Data", ":material/folder_open:", "Upload a zip of images, one folder per class."),
+    ("pages/1_Data.py", "1 · Data", ":material/folder_open:",
+     "Upload a zip of images (one folder per class) or a CSV of texts and labels."),
     ("pages/2_Train.py", "2 · Train", ":material/model_training:", "Choose a backbone and a preset, then start."),
     ("pages/3_Runs.py", "3 · Runs", ":material/monitoring:", "Watch training live, cancel, resume, compare."),
     ("pages/4_Evaluate.py", "4 · Evaluate", ":material/analytics:", "Metrics per class and the confusion matrix."),
-    ("pages/5_Explain.py", "5 · Explain", ":material/lightbulb:", "Why the model decides as it does, image by image."),
+    ("pages/5_Explain.py", "5 · Explain", ":material/lightbulb:", "Why the model decides as it does, input by input."),
+    ("pages/6_Predict.py", "6 · Predict", ":material/online_prediction:", "Try the model on new images or texts."),
 ]
 here = Path(__file__).resolve().parent
 for page, label, icon, help_text in steps:

@@ -1,4 +1,4 @@
-"""Headless Glassbox: `python -m core datasets|backbones|train|runs|explain ...`.
+"""Headless Glassbox: `python -m core datasets|backbones|train|runs|explain|predict ...`.
 
 Contract: exit 0 on success; on any failure a non-zero exit and one line on stderr starting with
 `error:` (no traceback; set GLASSBOX_DEBUG=1 to see one). With `--json` the last line of stdout is
@@ -280,6 +280,89 @@ def _explain_text(args: argparse.Namespace, ws: Workspace, run_id: str) -> int:
     return 0
 
 
+# predict --------------------------------------------------------------------------------------------
+_JSON_ROWS = 1000
+_PRINTED_ROWS = 50
+
+
+def _predict(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
+    """A finished run's predictions on new texts (a CSV or --text) or images (files or folders), as a
+    CSV (all rows) and a summary (the first rows in --json)."""
+    from core import prediction
+    from core.artifacts import RunFiles
+    from core.explain import load_subject
+
+    run = store.get_run(args.run_id)
+    if run.status != "completed":
+        raise GlassboxError(f"run {run.id} is {run.status}: predict needs a completed run")
+    if run.modality == "text":
+        texts, source = _texts_to_predict(args)
+    elif args.text:
+        raise GlassboxError(f"run {run.id} classifies {run.modality}: give image files or folders, not --text")
+    else:
+        paths, source = _images_to_predict(args.inputs), None
+    subject = load_subject(RunFiles(ws.run_dir(run.id)), ws.cache_dir)
+    table = prediction.texts(subject, texts) if run.modality == "text" else prediction.images(subject, paths)
+    out = Path(args.out) if args.out else None
+    if out is None and source is not None:
+        out = ws.run_dir(run.id) / "predictions" / f"{source.stem}.csv"
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out, index=False)
+    counts = {str(k): int(v) for k, v in table["predicted"].value_counts().items()}
+    failed = int((table["error"] != "").sum())
+    rows = json.loads(table.head(_JSON_ROWS).to_json(orient="records"))
+    value = {"run_id": run.id, "count": len(table), "counts": counts, "errors": failed,
+             "out": str(out) if out else None, "predictions": rows, "truncated": len(table) > _JSON_ROWS}
+    lines = [f"{len(table)} input(s): " + ", ".join(f"{k} {v}" for k, v in counts.items())]
+    if failed:
+        lines.append(f"{failed} input(s) with a problem: see the error column")
+    if out is not None:
+        lines.append(f"wrote {out}")
+    else:
+        kind = table.columns[0]
+        lines += [f"{row['predicted']} ({row['confidence']:.2f}): {row[kind]}" if row["predicted"] is not None
+                  else f"not read ({row['error']}): {row[kind]}" for row in rows[:_PRINTED_ROWS]]
+        if len(table) > _PRINTED_ROWS:
+            lines.append(f"... and {len(table) - _PRINTED_ROWS} more: give --out FILE.csv for them all")
+    _emit(args, value, "\n".join(lines))
+    return 0
+
+
+def _texts_to_predict(args: argparse.Namespace) -> tuple[list[str], Path | None]:
+    from core.data.text import read_texts
+
+    if args.text and args.inputs:
+        raise GlassboxError("give either a CSV of texts or --text, not both")
+    if args.text:
+        return list(args.text), None
+    if len(args.inputs) != 1:
+        raise GlassboxError("give one CSV or TSV of texts, or --text \"...\"")
+    source = Path(args.inputs[0])
+    return read_texts(source, args.text_column)[1], source
+
+
+def _images_to_predict(inputs: Sequence[str]) -> list[Path]:
+    """Image files as given, and the images inside folders (sorted, all depths): a folder of new
+    photos is the usual batch."""
+    from core.prediction import IMAGE_SUFFIXES
+
+    if not inputs:
+        raise GlassboxError("give one or more image files or folders to predict on")
+    paths: list[Path] = []
+    for name in inputs:
+        path = Path(name)
+        if path.is_dir():
+            paths += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise GlassboxError(f"{path}: no such file or folder")
+    if not paths:
+        raise GlassboxError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {', '.join(inputs)}")
+    return paths
+
+
 def _progress_printer(label: str) -> Callable[[float], None]:
     """A method's progress on stderr in 10% steps (occlusion can take a while on large images)."""
     shown = [-1]
@@ -371,6 +454,14 @@ def _build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--sensitivity", type=int, default=0, metavar="N",
                     help="also measure sensitivity_max, re-running the method N times (slow for ig, occlusion)")
     _json(ex).set_defaults(handler=_explain)
+
+    pr = commands.add_parser("predict", help="a finished run's predictions on new texts or images, as a CSV")
+    pr.add_argument("run_id")
+    pr.add_argument("inputs", nargs="*", help="text runs: one CSV or TSV; image runs: image files or folders")
+    pr.add_argument("--text", action="append", help="text runs: a text to classify (repeatable)")
+    pr.add_argument("--text-column", help="the CSV's column holding the texts (default: suggested)")
+    pr.add_argument("--out", help="CSV to write (default: runs/<id>/predictions/<input>.csv; none for --text)")
+    _json(pr).set_defaults(handler=_predict)
     return parser
 
 

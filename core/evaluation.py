@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from core.artifacts import RunFiles
@@ -64,3 +65,64 @@ def confident_mistakes(report: dict[str, Any], limit: int | None = None) -> list
     wrong = np.flatnonzero(preds != np.asarray(report["labels"]))
     ranked = wrong[np.argsort(-probs[wrong, preds[wrong]], kind="stable")]
     return [int(i) for i in ranked[:limit]]
+
+
+OUTCOMES = ("All", "Correct", "Wrong")
+
+
+def validation_table(report: dict[str, Any], refs: Sequence[str]) -> pd.DataFrame:
+    """One row per validation item (its text or image path, true and predicted class, the confidence of
+    the prediction and the probability of the true class), in the report's order: the table a user sorts
+    and filters to read what the model gets wrong."""
+    probs = np.asarray(report["probs"], dtype=float).reshape(len(report["labels"]), len(report["classes"]))
+    labels = np.asarray(report["labels"], dtype=int)
+    preds = probs.argmax(axis=1)
+    rows = np.arange(len(labels))
+    classes = list(report["classes"])
+    return pd.DataFrame({
+        "item": pd.Series([refs[int(i)] for i in report["items"]], dtype="str"),
+        "label": pd.Series([classes[i] for i in labels], dtype="str"),
+        "predicted": pd.Series([classes[i] for i in preds], dtype="str"),
+        "confidence": probs[rows, preds],
+        "p_label": probs[rows, labels],
+        "correct": labels == preds,
+    })
+
+
+def filter_table(table: pd.DataFrame, outcome: str = "All", label: str | None = None, predicted: str | None = None,
+                 contains: str = "") -> pd.DataFrame:
+    """The rows of `validation_table` that match every filter given; `contains` matches the item without
+    regard to case, as a word search would."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {OUTCOMES}")
+    keep = np.ones(len(table), dtype=bool)
+    if outcome != "All":
+        keep &= table["correct"].to_numpy() == (outcome == "Correct")
+    if label is not None:
+        keep &= (table["label"] == label).to_numpy()
+    if predicted is not None:
+        keep &= (table["predicted"] == predicted).to_numpy()
+    if contains.strip():
+        keep &= table["item"].str.contains(contains.strip(), case=False, regex=False).to_numpy()
+    return table[keep]
+
+
+SHOWN = ("All", "Correct", "Wrong", "Most confident mistakes")
+
+
+def positions(report: dict[str, Any], shown: str = "All", label: str | None = None) -> list[int]:
+    """Positions of the validation items to offer for explaining: all, the correct or wrong ones (in
+    the report's order) or the most confident mistakes first, optionally only those of one true class."""
+    if shown not in SHOWN:
+        raise ValueError(f"shown must be one of {SHOWN}")
+    labels = np.asarray(report["labels"], dtype=int)
+    if shown == "Most confident mistakes":
+        kept = confident_mistakes(report)
+    else:
+        preds = np.asarray(report["probs"], dtype=float).reshape(len(labels), -1).argmax(axis=1)
+        wanted = {"All": np.ones(len(labels), bool), "Correct": labels == preds, "Wrong": labels != preds}[shown]
+        kept = [int(i) for i in np.flatnonzero(wanted)]
+    if label is not None:
+        index = list(report["classes"]).index(label)
+        kept = [i for i in kept if labels[i] == index]
+    return kept

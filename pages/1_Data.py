@@ -22,8 +22,14 @@ from ui.shell import setup
 from ui.uploads import staged_file
 
 studio = setup("Data", icon=":material/folder_open:")
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "digits.zip"
-SAMPLE_NAME = "sample-digits"
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
+# the bundled samples: button key -> (file, dataset name, button label, what it holds)
+SAMPLES = {
+    "load_sample": ("digits.zip", "sample-digits", "Load sample: handwritten digits",
+                    "400 handwritten digits 0-9 (UCI, CC BY 4.0), 40 per class"),
+    "load_sample_text": ("drugreviews.csv", "sample-drug-reviews", "Load sample: drug reviews (text)",
+                         "888 Drugs.com patient reviews labelled positive or negative (UCI, CC BY 4.0)"),
+}
 MAX_CLASSES_SHOWN = 12
 state = st.session_state
 
@@ -33,23 +39,25 @@ def _flash(kind: str, message: str) -> None:
     state["data_flash"] = (kind, message)
 
 
-def _add(filename: str, data: bytes | None, *, source: Path | None = None, drop_bad: bool = False) -> None:
+def _add(filename: str, data: bytes | None, *, source: Path | None = None, name: str | None = None,
+         drop_bad: bool = False) -> None:
     """Add an upload (its bytes, staged to a temporary file) or a file on disk; report the outcome.
 
     Unusable files are not an error but a question: the upload is kept in the session until the
     user drops them or cancels.
     """
     try:
-        with st.spinner(f"Checking {filename}: every image is decoded once..."):
+        with st.spinner(f"Checking {filename}..."):
             if source is not None:
-                record = datasets.add(studio.ws, studio.store, source, name=SAMPLE_NAME, drop_bad=drop_bad)
+                record = datasets.add(studio.ws, studio.store, source, name=name, drop_bad=drop_bad)
             else:
                 assert data is not None
                 with staged_file(studio.ws.staging_dir, filename, data) as path:
                     record = datasets.add(studio.ws, studio.store, path, drop_bad=drop_bad,
                                           options=_column_choice())
     except BadFilesError as exc:
-        state["pending_upload"] = {"filename": filename, "data": data, "source": source, "bad": exc.bad}
+        state["pending_upload"] = {"filename": filename, "data": data, "source": source, "name": name,
+                                   "bad": exc.bad}
         return
     except GlassboxError as exc:
         _flash("error", f"{filename} was not added: {exc}")
@@ -72,13 +80,14 @@ def _choose(action: str) -> None:
     state["pending_action"] = action
 
 
-def _load_sample() -> None:
-    existing = [d for d in studio.store.list_datasets() if d.name == SAMPLE_NAME]
+def _load_sample(key: str) -> None:
+    filename, name, label, _ = SAMPLES[key]
+    existing = [d for d in studio.store.list_datasets() if d.name == name]
     if existing:
         state["dataset_id"] = state["data_selected"] = existing[0].id
-        _flash("info", "The sample digits are already loaded: selected below.")
+        _flash("info", f"The sample {name} is already loaded: selected below.")
         return
-    _add(SAMPLE.name, None, source=SAMPLE)
+    _add(filename, None, source=SAMPLE_DIR / filename, name=name)
 
 
 st.title("Data")
@@ -99,8 +108,8 @@ with upload_col:
         right.text_input("Label column", key="csv_label_column", placeholder="suggested from the file")
 with sample_col:
     st.markdown("**No data at hand?**")
-    st.button("Load sample: handwritten digits", key="load_sample", icon=":material/download:",
-              on_click=_load_sample, help="400 handwritten digits 0-9 (UCI, CC BY 4.0), 40 per class")
+    for key, (_, _, label, about) in SAMPLES.items():
+        st.button(label, key=key, icon=":material/download:", on_click=_load_sample, args=(key,), help=about)
 
 if uploaded is not None and uploaded.file_id != state.get("handled_upload"):
     state["handled_upload"] = uploaded.file_id
@@ -113,7 +122,7 @@ action = state.pop("pending_action", None)
 pending: dict[str, Any] | None = state.get("pending_upload")
 if pending is not None and action == "drop":
     state.pop("pending_upload", None)
-    _add(pending["filename"], pending["data"], source=pending["source"], drop_bad=True)
+    _add(pending["filename"], pending["data"], source=pending["source"], name=pending["name"], drop_bad=True)
     pending = state.get("pending_upload")
 elif pending is not None and action == "cancel":
     state.pop("pending_upload", None)

@@ -1,5 +1,6 @@
-"""Evaluate: how a finished run does on its validation images, class by class, and which images it
-confuses, down to the pictures in any cell of the confusion matrix.
+"""Evaluate: how a finished run does on its validation images or texts, class by class, which classes it
+confuses, down to the items in any cell of the confusion matrix, and a table of every validation item
+to sort and filter.
 
 Everything comes from `core.evaluation.run_report` on the run's saved predictions (the best epoch's),
 so this page trains nothing and loads no model.
@@ -7,18 +8,15 @@ so this page trains nothing and loads no model.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import data
-from core.artifacts import RunFiles
 from core.errors import GlassboxError
-from core.evaluation import confident_mistakes, run_report
-from ui import charts, explain_views, formatting, thumbnails
+from core.evaluation import OUTCOMES, confident_mistakes, filter_table, validation_table
+from ui import charts, explain_views, formatting, run_picker, thumbnails
 from ui.errors import user_errors
 from ui.shell import setup
 
@@ -26,51 +24,26 @@ studio = setup("Evaluate", icon=":material/analytics:")
 state = st.session_state
 MAX_SAMPLES = 48
 MISTAKES_TO_EXPLAIN = 12
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def _report(run_dir: str, mtime: float) -> dict[str, Any]:
-    """The run's report, recomputed only when its predictions file changes (a resumed run)."""
-    return run_report(RunFiles(Path(run_dir)))
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def _items(dataset_dir: str, dataset_id: str) -> list[str]:
-    """Each dataset item's reference (an image's path under the dataset folder), in the order the
-    report's item indices refer to."""
-    record = studio.store.get_dataset(dataset_id)
-    return list(data.modality(record.modality).items(Path(dataset_dir), record.info))
+TABLE_ROWS = 1000
+NOUNS = {"images": "images", "text": "texts"}
+ALL_CLASSES = "All classes"
 
 
 st.title("Evaluate")
-
-completed = studio.store.list_runs(["completed"])
-if not completed:
-    st.info("No finished run to evaluate yet: train one, or wait for the current one to complete.",
-            icon=":material/info:")
-    st.page_link("pages/3_Runs.py", label="Go to Runs", icon=":material/monitoring:")
-    st.page_link("pages/2_Train.py", label="Go to Train", icon=":material/model_training:")
-    st.stop()
-
-dataset_names = {d.id: d.name for d in studio.store.list_datasets()}
-by_id = {r.id: r for r in completed}
-if state.get("eval_run") not in by_id:
-    state["eval_run"] = state["run_id"] if state.get("run_id") in by_id else completed[0].id
-run_id = st.selectbox(
-    "Completed run", list(by_id), key="eval_run",
-    format_func=lambda i: f"{i} · {by_id[i].backbone} on {dataset_names.get(by_id[i].dataset_id, by_id[i].dataset_id)}"
-                          f" · {formatting.percent(by_id[i].metrics.get('val_accuracy'))}",
-)
-state["run_id"] = run_id
-run = by_id[run_id]
-files = RunFiles(studio.ws.run_dir(run_id))
+picked = run_picker.pick_completed(studio, "eval_run", "evaluate")
+run, files, run_id = picked.run, picked.files, picked.run.id
+noun = NOUNS.get(run.modality, "items")
 
 report: dict[str, Any] | None = None
+refs: list[str] | None = None
 with user_errors("Cannot read this run's results: "):
-    mtime = files.predictions.stat().st_mtime if files.predictions.exists() else 0.0
-    report = _report(str(files.root), mtime)
+    report = run_picker.report(files)
 if report is None:
     st.stop()
+try:
+    refs = run_picker.items(studio, run)
+except GlassboxError as exc:  # the dataset was deleted since, or its files damaged: the figures still stand
+    st.info(f"The validation {noun} cannot be shown: {exc}", icon=":material/info:")
 
 classes: list[str] = report["classes"]
 labels = np.asarray(report["labels"], dtype=int)
@@ -80,12 +53,12 @@ preds = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
 # ---- headline figures and per-class table ------------------------------------------------------------
 cols = st.columns(4)
 cols[0].metric("Validation accuracy", formatting.percent(report["accuracy"]),
-               help="Share of validation images whose most probable class is the true one.")
+               help=f"Share of validation {noun} whose most probable class is the true one.")
 cols[1].metric("Macro F1", formatting.percent(report["macro_f1"]),
                help="F1 averaged over classes with equal weight: a weak small class pulls it down.")
-cols[2].metric("Validation images", len(labels))
+cols[2].metric(f"Validation {noun}", len(labels))
 cols[3].metric("Best epoch", run.metrics.get("best_epoch", "—"))
-st.caption("Scores of the best epoch's model on the validation images, which it never trained on.")
+st.caption(f"Scores of the best epoch's model on the validation {noun}, which it never trained on.")
 
 st.subheader("Per class")
 st.dataframe(
@@ -94,11 +67,11 @@ st.dataframe(
     column_config={
         "class": st.column_config.TextColumn("class"),
         "precision": st.column_config.NumberColumn("precision", format="%.3f",
-                                                   help="Of the images predicted as this class, the share that are."),
+                                                   help=f"Of the {noun} predicted as this class, the share that are."),
         "recall": st.column_config.NumberColumn("recall", format="%.3f",
-                                                help="Of the images of this class, the share found."),
+                                                help=f"Of the {noun} of this class, the share found."),
         "f1": st.column_config.NumberColumn("F1", format="%.3f"),
-        "support": st.column_config.NumberColumn("support", help="Validation images of this class."),
+        "support": st.column_config.NumberColumn("support", help=f"Validation {noun} of this class."),
     },
 )
 
@@ -135,58 +108,91 @@ with pick_col:
     true_class = st.selectbox("True class", classes, key=true_key)
     pred_class = st.selectbox("Predicted class", classes, key=pred_key)
     t_idx, p_idx = classes.index(true_class), classes.index(pred_class)
-    st.metric("Images in this cell", int(matrix[t_idx, p_idx]))
+    st.metric(f"{noun.capitalize()} in this cell", int(matrix[t_idx, p_idx]))
     row_total = int(matrix[t_idx].sum())
     if row_total:
         st.caption(f"{formatting.percent(matrix[t_idx, p_idx] / row_total)} of the {row_total} validation "
-                   f"image(s) of **{true_class}**.")
+                   f"{noun} of **{true_class}**.")
 
 in_cell = np.flatnonzero((labels == t_idx) & (preds == p_idx))
 in_cell = in_cell[np.argsort(-probs[in_cell, p_idx], kind="stable")] if len(in_cell) else in_cell
 verdict = "correct" if t_idx == p_idx else "mistaken"
-st.markdown(f"**{len(in_cell)} {verdict} image(s): true *{true_class}*, predicted *{pred_class}*** "
+counted = noun if len(in_cell) != 1 else noun[:-1]
+st.markdown(f"**{len(in_cell)} {verdict} {counted}: true *{true_class}*, predicted *{pred_class}*** "
             "(most confident first)")
-if len(in_cell):
-    refs: list[str] | None = None
-    try:
-        refs = _items(str(studio.ws.dataset_dir(run.dataset_id)), run.dataset_id)
-    except GlassboxError as exc:  # the dataset was deleted since, or its files damaged
-        st.info(f"The images cannot be shown: {exc}", icon=":material/image_not_supported:")
-    if refs is not None:
-        shown = in_cell[:MAX_SAMPLES]
+if len(in_cell) and refs is not None:
+    shown = in_cell[:MAX_SAMPLES]
+    picked_refs = [refs[int(report["items"][i])] for i in shown]
+    if run.modality == "images":
         captions = [
             f"p({pred_class}) = {probs[i, p_idx]:.2f}"
             + ("" if t_idx == p_idx else f" · p({true_class}) = {probs[i, t_idx]:.2f}")
             for i in shown
         ]
-        picked = [refs[int(report["items"][i])] for i in shown]
-        if run.modality == "images":
-            dataset_dir = studio.ws.dataset_dir(run.dataset_id)
-            thumbnails.grid([dataset_dir / ref for ref in picked], captions, per_row=6)
-        else:
-            st.dataframe(pd.DataFrame({"item": picked, "probabilities": captions}), hide_index=True)
-        if len(in_cell) > MAX_SAMPLES:
-            st.caption(f"Showing the {MAX_SAMPLES} most confident of {len(in_cell)}.")
+        dataset_dir = studio.ws.dataset_dir(run.dataset_id)
+        thumbnails.grid([dataset_dir / ref for ref in picked_refs], captions, per_row=6)
+    else:
+        st.dataframe(
+            pd.DataFrame({"item": picked_refs, f"p({pred_class})": probs[shown, p_idx],
+                          f"p({true_class})": probs[shown, t_idx]}),  # one column when the cell is correct
+            hide_index=True,
+            column_config={"item": st.column_config.TextColumn(noun[:-1], width="large"),
+                           **{f"p({c})": st.column_config.NumberColumn(f"p({c})", format="%.3f")
+                              for c in (pred_class, true_class)}},
+        )
+    if len(in_cell) > MAX_SAMPLES:
+        st.caption(f"Showing the {MAX_SAMPLES} most confident of {len(in_cell)}; the table below holds them all.")
+
+# ---- every validation item, sortable and filterable --------------------------------------------------
+if refs is not None:
+    st.subheader(f"All validation {noun}")
+    st.caption("Click a column's header to sort by it. Confidence is the probability of the predicted class; "
+               "p(label) that of the true one.")
+    table = validation_table(report, refs)
+    outcome_col, label_col, pred_col, search_col = st.columns([1, 1, 1, 2])
+    outcome = outcome_col.selectbox("Outcome", OUTCOMES, key=f"eval_outcome-{run_id}")
+    label_filter = label_col.selectbox("Label", [ALL_CLASSES, *classes], key=f"eval_label-{run_id}")
+    pred_filter = pred_col.selectbox("Prediction", [ALL_CLASSES, *classes], key=f"eval_predicted-{run_id}")
+    contains = search_col.text_input("Containing", key=f"eval_contains-{run_id}",
+                                     placeholder="a word" if run.modality == "text" else "part of a file name",
+                                     help="Case does not matter.")
+    rows = filter_table(table, outcome, None if label_filter == ALL_CLASSES else label_filter,
+                        None if pred_filter == ALL_CLASSES else pred_filter, contains)
+    st.caption(f"{len(rows)} of {len(table)} validation {noun}"
+               + (f"; the first {TABLE_ROWS} are shown, download them all below." if len(rows) > TABLE_ROWS else "."))
+    st.dataframe(
+        rows.head(TABLE_ROWS), hide_index=True, key=f"eval_table-{run_id}",
+        column_config={
+            "item": st.column_config.TextColumn(noun[:-1], width="large"),
+            "label": st.column_config.TextColumn("label"),
+            "predicted": st.column_config.TextColumn("prediction"),
+            "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="%.3f"),
+            "p_label": st.column_config.NumberColumn("p(label)", format="%.3f"),
+            "correct": st.column_config.CheckboxColumn("correct"),
+        },
+    )
+    st.download_button("Download these rows (CSV)", rows.to_csv(index=False).encode("utf-8"),
+                       file_name=f"{run_id}-validation.csv", mime="text/csv", key=f"eval_download-{run_id}",
+                       icon=":material/download:")
 
 # ---- explain the mistakes ----------------------------------------------------------------------------
-mistakes = confident_mistakes(report, MISTAKES_TO_EXPLAIN) if run.modality == "images" else []
-if mistakes:
+mistakes = confident_mistakes(report, MISTAKES_TO_EXPLAIN) if run.modality == "images" and refs else []
+if mistakes and refs is not None:
     st.subheader("Explain the mistakes")
     st.caption(f"Where the model looked when it was most sure and wrong: a map of the predicted class for each of "
                f"the {len(mistakes)} most confident mistakes.")
     maps_key = f"eval_mistake_maps-{run_id}"
     if st.button("Explain the mistakes", key=f"eval_explain-{run_id}", icon=":material/lightbulb:"):
         with user_errors("Cannot explain the mistakes: "), st.spinner("Explaining the mistakes..."):
-            refs = _items(str(studio.ws.dataset_dir(run.dataset_id)), run.dataset_id)
             paths = [studio.ws.dataset_dir(run.dataset_id) / refs[int(report["items"][i])] for i in mistakes]
             subject = explain_views.explainable_model(files, studio.ws.cache_dir)
             state[maps_key] = explain_views.map_thumbnails(subject, paths, [int(preds[i]) for i in mistakes])
     if maps_key in state:
         method, overlays = state[maps_key]
         st.caption(f"{method} maps. True class → predicted class (its probability).")
-        shown = [(png, f"{classes[labels[i]]} → {classes[preds[i]]} ({probs[i, preds[i]]:.2f})")
-                 for png, i in zip(overlays, mistakes, strict=True) if png is not None]
-        for start in range(0, len(shown), 6):
-            for column, (png, caption) in zip(st.columns(6), shown[start:start + 6], strict=False):
+        shown_maps = [(png, f"{classes[labels[i]]} → {classes[preds[i]]} ({probs[i, preds[i]]:.2f})")
+                      for png, i in zip(overlays, mistakes, strict=True) if png is not None]
+        for start in range(0, len(shown_maps), 6):
+            for column, (png, caption) in zip(st.columns(6), shown_maps[start:start + 6], strict=False):
                 column.image(png, caption=caption, width=thumbnails.SIZE + 32)
-    st.page_link("pages/5_Explain.py", label="Explain one image in depth", icon=":material/lightbulb:")
+st.page_link("pages/5_Explain.py", label=f"Explain one {noun[:-1]} in depth", icon=":material/lightbulb:")

@@ -1,6 +1,7 @@
 """Views of explanations: plotly figures (top-k predictions, a map over its picture, the map alone, the
-deletion/insertion curves beside a random map's), overlay thumbnails for grids of many maps, and the
-loaded model that the Explain and Evaluate pages share between clicks.
+deletion/insertion curves beside a random map's, the words for and against a class), overlay thumbnails
+for grids of many maps, and the loaded model that the Explain, Evaluate and Predict pages share between
+clicks.
 
 Figures take plain data (arrays, dataclasses from `core.explain`) and return a figure, so a page only
 decides what to show and a figure can be checked in a test without a browser.
@@ -12,6 +13,7 @@ import base64
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -22,13 +24,16 @@ from plotly.subplots import make_subplots
 from core.artifacts import RunFiles
 from core.data.images import load_image
 from core.errors import GlassboxError
-from core.explain import explain, methods, rendering
+from core.explain import Explainable, explain, load_subject, methods, rendering
 from core.explain.faithfulness import Faithfulness
 from core.explain.images import ImageModel
+from ui.errors import user_errors
 
 _MARGIN = dict(l=4, r=4, t=36, b=4)
 _MAP_COLOUR = "#ea580c"
 _RANDOM_COLOUR = "#9ca3af"
+_FOR_COLOUR = "#16a34a"
+_AGAINST_COLOUR = "#dc2626"
 # inferno with an alpha ramp: weak evidence stays see-through, so the picture under it remains readable
 _OVERLAY_SCALE = [
     [0.0, "rgba(0,0,4,0)"], [0.25, "rgba(101,21,110,0.35)"], [0.5, "rgba(212,72,66,0.7)"],
@@ -106,16 +111,39 @@ def overlay_png(picture: np.ndarray, attribution: np.ndarray, opacity: float = 0
     return _png(rendering.overlay(picture, attribution, opacity))
 
 
-def explainable_model(files: RunFiles, cache_dir: Path) -> ImageModel:
-    """A run's model prepared for explaining, kept between clicks and shared by pages and sessions
-    (ImageModel's lock serialises explanations); loaded again only when the run's weights change."""
+def explainable_model(files: RunFiles, cache_dir: Path) -> Any:
+    """A run's model prepared for explaining by its modality (`core.explain.load_subject`), kept between
+    clicks and shared by pages and sessions (the model's lock serialises explanations); loaded again
+    only when the run's weights change."""
     mtime = files.weights.stat().st_mtime if files.weights.exists() else 0.0
     return _loaded(str(files.root), str(cache_dir), mtime)
 
 
+def model_or_message(files: RunFiles, cache_dir: Path) -> Any | None:
+    """`explainable_model`, or None after showing why it cannot be loaded (weights missing or damaged)."""
+    with user_errors("Cannot load this run's model: "):
+        return explainable_model(files, cache_dir)
+    return None
+
+
 @st.cache_resource(max_entries=2, show_spinner="Loading the model...")
-def _loaded(run_dir: str, cache_dir: str, mtime: float) -> ImageModel:
-    return ImageModel.from_run(RunFiles(Path(run_dir)), Path(cache_dir))
+def _loaded(run_dir: str, cache_dir: str, mtime: float) -> Explainable:
+    return load_subject(RunFiles(Path(run_dir)), Path(cache_dir))
+
+
+def word_bars(top: dict[str, list[tuple[str, float]]], target: str) -> go.Figure:
+    """The words with the most evidence for the class (green, right) and against it (red, left), the
+    strongest at the top of each group: `core.explain.text.top_words` as a bar chart."""
+    rows = [*reversed(top["against"]), *reversed(top["for"])]  # plotly draws the first bar at the bottom
+    labels = [f"{word} " + "\u200b" * i for i, (word, _) in enumerate(rows)]  # a word may appear twice
+    fig = go.Figure(go.Bar(
+        x=[score for _, score in rows], y=labels, orientation="h",
+        marker_color=[_FOR_COLOUR if score >= 0 else _AGAINST_COLOUR for _, score in rows],
+        hovertemplate="%{y}: %{x:.4f}<extra></extra>",
+    ))
+    fig.update_layout(title=f"Words for and against {target}", xaxis_title="attribution", yaxis=dict(type="category"),
+                      height=80 + 24 * max(len(rows), 1), margin=dict(l=10, r=10, t=36, b=10))
+    return fig
 
 
 def map_thumbnails(subject: ImageModel, paths: Sequence[Path], targets: Sequence[int],

@@ -26,11 +26,15 @@ from core.errors import GlassboxError
 from core.registry import Registry
 
 if TYPE_CHECKING:  # torch stays out of light imports (the CLI's parser, listing methods)
+    from pathlib import Path
+
     import torch
 
+    from core.artifacts import RunFiles
+
 __all__ = [
-    "BASELINES", "EXPLAINERS", "ExplainOptions", "Explainable", "Explainer", "Explanation", "Progress",
-    "explain", "methods", "resolve_target",
+    "BASELINES", "EXPLAINERS", "SUBJECTS", "ExplainOptions", "Explainable", "Explainer", "Explanation", "Progress",
+    "explain", "load_subject", "methods", "resolve_target",
 ]
 
 Progress = Callable[[float], None]
@@ -111,6 +115,8 @@ class Explainer(Protocol):
 
 
 EXPLAINERS: Registry[Registry[Explainer]] = Registry("explanation modality")
+SUBJECTS: Registry[Callable[[RunFiles, Path], Explainable]] = Registry("explainable modality")
+"""How each modality loads a finished run's model for explaining (`ImageModel.from_run`...)."""
 
 
 def methods(modality: str) -> Registry[Explainer]:
@@ -119,6 +125,18 @@ def methods(modality: str) -> Registry[Explainer]:
     if modality not in EXPLAINERS:
         raise GlassboxError(f"explanations for {modality} models are not available yet")
     return EXPLAINERS.get(modality)
+
+
+def load_subject(files: RunFiles, cache_dir: Path) -> Explainable:
+    """A finished run's model, prepared for explaining by its modality's loader: pages and the CLI need
+    not know which modalities exist."""
+    from core.config import TrainConfig
+
+    modality = TrainConfig.load(files.config).modality
+    _load_modalities()
+    if modality not in SUBJECTS:
+        raise GlassboxError(f"explanations for {modality} models are not available yet")
+    return SUBJECTS.get(modality)(files, cache_dir)
 
 
 def explain(

@@ -40,7 +40,7 @@ from torchvision.transforms import functional as tvf
 from core.artifacts import RunFiles, load_model
 from core.data.image_pipeline import Transform, eval_transform
 from core.errors import GlassboxError
-from core.explain import EXPLAINERS, ExplainOptions, Progress
+from core.explain import EXPLAINERS, SUBJECTS, ExplainOptions, Progress
 from core.registry import Registry
 
 __all__ = ["METHODS", "ImageMethod", "ImageModel", "OcclusionGeometry", "occlusion_geometry"]
@@ -209,6 +209,7 @@ class ImageMethod:
 
 METHODS: Registry[ImageMethod] = Registry("image explanation method")
 EXPLAINERS.register("images")(METHODS)  # type: ignore[arg-type]  # ImageMethod implements Explainer
+SUBJECTS.register("images")(ImageModel.from_run)
 
 
 def _always(_: ImageModel) -> str | None:

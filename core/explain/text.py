@@ -34,7 +34,7 @@ from torch import nn
 
 from core.artifacts import RunFiles, load_model
 from core.errors import GlassboxError
-from core.explain import EXPLAINERS, ExplainOptions, Explanation, Progress, explain, resolve_target
+from core.explain import EXPLAINERS, SUBJECTS, ExplainOptions, Explanation, Progress, explain, resolve_target
 from core.registry import Registry
 
 __all__ = ["METHODS", "TextMethod", "TextModel", "Word", "deletion_check", "explain_text", "to_html", "top_words",
@@ -134,6 +134,7 @@ class TextMethod:
 
 METHODS: Registry[TextMethod] = Registry("text explanation method")
 EXPLAINERS.register("text")(METHODS)  # type: ignore[arg-type]  # TextMethod implements Explainer
+SUBJECTS.register("text")(TextModel.from_run)
 
 
 def _register(name: str, title: str, description: str) -> Callable[[Any], Any]:

@@ -246,3 +246,56 @@ def test_explain_the_trained_run(studio: StudioServer, page: Page) -> None:
     expect(metric(page, "Deletion AUC")).to_have_text(re.compile(r"^\d\.\d{3}$"))
     expect(page.locator("[data-testid='stAlertContentError']")).to_have_count(0)
     no_exception(page)
+
+
+def test_text_journey_upload_train_predict(studio: StudioServer, page: Page, tmp_path: Path) -> None:
+    """A CSV of texts through the whole studio: upload, train the offline MiniLM with the Quick preset,
+    read the validation texts on Evaluate, then type a new text on Predict and see its label and
+    coloured words."""
+    started = time.monotonic()
+    reviews = tmp_path / "reviews.csv"
+    filler = ["the", "parcel", "came", "on", "monday", "and", "box", "was", "green", "we", "opened", "it"]
+    rows = [f"{' '.join(filler[i % 5:i % 5 + 6])} {'excellent' if i % 2 else 'terrible'} {i},"
+            f"{'good' if i % 2 else 'bad'}" for i in range(60)]
+    reviews.write_text("review,verdict\n" + "\n".join(rows) + "\n", encoding="utf-8")
+
+    open_url(page, f"{studio.url}/Data")
+    page.set_input_files(UPLOAD_INPUT, str(reviews))
+    settle(page)
+    expect(page.locator("[data-testid='stAlertContentSuccess']")).to_contain_text(
+        "Added reviews: 60 items in 2 classes.", timeout=SLOW)
+    no_exception(page)
+
+    go_to(page, "Train")
+    expect(page.get_by_role("combobox", name="Dataset")).to_have_value(re.compile(r"^reviews · 60 items"))
+    expect(page.get_by_role("combobox", name="Backbone")).to_have_value("sentence-transformers/all-MiniLM-L6-v2")
+    quick = page.get_by_role("radio", name="Quick (CPU)", exact=True)
+    quick.click()
+    settle(page)
+    expect(quick).to_have_attribute("aria-checked", "true")
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_url(re.compile(r"/Runs$"), timeout=SLOW)
+    badge = page.locator("span.stMarkdownBadge")
+    expect(badge).to_contain_text("completed", timeout=TRAINING)
+    settle(page)
+    no_exception(page)
+
+    page.get_by_role("link", name="Evaluate this run").click()
+    page.wait_for_url(re.compile(r"/Evaluate$"), timeout=SLOW)
+    settle(page)
+    expect(metric(page, "Validation texts")).to_have_text("12")
+    expect(page.get_by_role("heading", name="All validation texts")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^\d+ of 12 validation texts"))).to_be_visible()
+    no_exception(page)
+
+    go_to(page, "Predict")
+    page.get_by_role("textbox", name="Text").fill("we opened the green box and it was excellent")
+    page.get_by_role("button", name="Predict").click()
+    settle(page, timeout=TRAINING)
+    expect(metric(page, "Prediction")).to_have_text("good", timeout=SLOW)
+    coloured = page.locator("[data-testid='stHtml'] span[title]")
+    expect(coloured).to_have_count(9)
+    expect(page.locator(".st-key-predict-words " + PLOTLY)).to_be_visible()
+    expect(page.locator("[data-testid='stAlertContentError']")).to_have_count(0)
+    no_exception(page)
+    print(f"text journey: {time.monotonic() - started:.0f} s")

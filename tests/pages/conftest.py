@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import time
 import zipfile
 from collections.abc import Iterator
@@ -15,12 +16,16 @@ from typing import Any
 import numpy as np
 import pytest
 import streamlit as st
+import torch
 from PIL import Image
+from safetensors.torch import save_file
 from streamlit.testing.v1 import AppTest
 
-from core import datasets
+from core import data, datasets
 from core.artifacts import RunFiles
+from core.config import TrainConfig
 from core.jobs.local import LocalBackend
+from core.models import create_model
 from core.store import DatasetRecord, RunRecord, Store
 from core.workspace import Workspace
 
@@ -95,12 +100,13 @@ def dataset(ws: Workspace, store: Store, tmp_path: Path) -> DatasetRecord:
 
 
 def fabricate_run(store: Store, dataset: DatasetRecord, status: str = "completed", epochs: int = 3,
-                  **values: Any) -> RunRecord:
+                  backbone: str = "efficientnet_lite0", **values: Any) -> RunRecord:
     """A run record as the worker would have left it, without training anything."""
     run_id = f"run-test-{status}-{time.time_ns() % 10**9}"
     record = RunRecord(
-        id=run_id, dataset_id=dataset.id, modality="images", backbone="efficientnet_lite0", status=status,
-        config={"dataset_id": dataset.id, "backbone": "efficientnet_lite0", "epochs": epochs, "lr": 0.001},
+        id=run_id, dataset_id=dataset.id, modality=dataset.modality, backbone=backbone, status=status,
+        config={"dataset_id": dataset.id, "modality": dataset.modality, "backbone": backbone, "epochs": epochs,
+                "lr": 0.001},
         backend="local", created_at=time.time(), total_epochs=epochs,
     )
     store.add_run(record)
@@ -110,19 +116,89 @@ def fabricate_run(store: Store, dataset: DatasetRecord, status: str = "completed
 
 
 def write_predictions(ws: Workspace, run: RunRecord, items: list[int], labels: list[int], preds: list[int],
-                      confidence: float = 0.8) -> dict[str, Any]:
+                      confidence: float = 0.8, classes: tuple[str, ...] = CLASSES) -> dict[str, Any]:
     """labels.json and predictions.json as the worker writes them: `items` are dataset item indices,
     each predicted as `preds[i]` at about `confidence`, the rest of the probability shared out."""
     files = RunFiles(ws.run_dir(run.id))
     files.root.mkdir(parents=True, exist_ok=True)
-    n = len(CLASSES)
+    n = len(classes)
     probs = []
     for i, p in enumerate(preds):
         row = [(1 - confidence - 0.01 * (i % 3)) / (n - 1)] * n
         row[p] = confidence + 0.01 * (i % 3)
         probs.append(row)
     predictions = {"items": items, "labels": labels, "probs": probs}
-    files.write_json(files.labels, list(CLASSES))
+    files.write_json(files.labels, list(classes))
     files.write_json(files.predictions, predictions)
     files.config.write_text(json.dumps(run.config))
     return predictions
+
+
+TEXT_CLASSES = ("bad", "good")
+
+
+def reviews_csv(rows: int = 20) -> bytes:
+    """A CSV of short reviews whose label follows one word ("awful" or "lovely"), two classes."""
+    lines = ["review,verdict"] + [
+        f"review {i} of the product was {'lovely' if i % 2 else 'awful'} overall,{TEXT_CLASSES[i % 2]}"
+        for i in range(rows)
+    ]
+    return "\n".join(lines).encode("utf-8")
+
+
+@pytest.fixture
+def text_dataset(ws: Workspace, store: Store, tmp_path: Path) -> DatasetRecord:
+    path = tmp_path / "reviews.csv"
+    path.write_bytes(reviews_csv())
+    return datasets.add(ws, store, path)
+
+
+@pytest.fixture(scope="session")
+def minilm_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pip-shipped MiniLM with a seeded, untrained 2-class head, saved once for every text run."""
+    from core.models.text import DEFAULT_BACKBONE
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("minilm") / "model.safetensors"
+    config = TrainConfig(dataset_id="test", modality="text", backbone=DEFAULT_BACKBONE)
+    model = create_model(config, len(TEXT_CLASSES), tmp_path_factory.mktemp("cache"))
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return path
+
+
+def fabricate_text_run(ws: Workspace, store: Store, dataset: DatasetRecord, weights: Path,
+                       preds: list[int]) -> RunRecord:
+    """A completed text run over the first len(preds) items of `dataset`, predicted as `preds`, with
+    real (untrained) MiniLM weights so that explaining and predicting work."""
+    from core.models.text import DEFAULT_BACKBONE
+
+    run = fabricate_run(store, dataset, "completed", backbone=DEFAULT_BACKBONE,
+                        metrics={"val_accuracy": 0.5, "best_epoch": 1})
+    texts = data.modality("text").items(ws.dataset_dir(dataset.id), dataset.info)
+    items = list(range(len(preds)))
+    labels = [TEXT_CLASSES.index("good" if "lovely" in texts[i] else "bad") for i in items]
+    write_predictions(ws, run, items, labels, preds, classes=TEXT_CLASSES)
+    files = RunFiles(ws.run_dir(run.id))
+    config = TrainConfig(dataset_id=dataset.id, modality="text", backbone=DEFAULT_BACKBONE, max_length=32)
+    files.config.write_text(config.to_json())
+    shutil.copyfile(weights, files.weights)
+    return run
+
+
+# dataset items are sorted by path: circle 0-5, cross 6-11, square 12-17; three of each are "validation"
+EXPLAIN_ITEMS = [0, 1, 2, 6, 7, 8, 12, 13, 14]
+EXPLAIN_LABELS = [0, 0, 0, 1, 1, 1, 2, 2, 2]
+EXPLAIN_PREDS = [0, 0, 1, 1, 1, 1, 2, 0, 2]  # positions 2 and 7 are mistakes, at 0.82 and 0.81
+
+
+@pytest.fixture
+def explainable(ws: Workspace, store: Store, dataset: DatasetRecord) -> RunRecord:
+    """A completed run as the worker leaves it, with a tiny model's weights (64 px: a 2x2 last feature map)."""
+    run = fabricate_run(store, dataset, "completed", metrics={"val_accuracy": 7 / 9, "best_epoch": 1})
+    write_predictions(ws, run, EXPLAIN_ITEMS, EXPLAIN_LABELS, EXPLAIN_PREDS)
+    files = RunFiles(ws.run_dir(run.id))
+    config = TrainConfig(dataset_id=dataset.id, backbone="test_efficientnet", weights="none", image_size=64)
+    files.config.write_text(config.to_json())
+    torch.manual_seed(0)
+    save_file(create_model(config, len(CLASSES), ws.cache_dir).state_dict(), str(files.weights))
+    return run

@@ -42,6 +42,19 @@ def test_load_sample_adds_the_digits_and_previews_them(store: Store) -> None:
     assert any("already loaded" in i.value for i in at.info)
 
 
+def test_load_text_sample_adds_the_drug_reviews(store: Store) -> None:
+    at = open_page(PAGE)
+    at.button(key="load_sample_text").click().run()
+    assert not at.exception, at.exception
+    [record] = store.list_datasets()
+    assert (record.name, record.modality) == ("sample-drug-reviews", "text")
+    assert record.info["classes"] == ["negative", "positive"] and record.info["num_items"] == 888
+    assert any("Added **sample-drug-reviews**" in s.value for s in at.success)
+    at.button(key="load_sample_text").click().run()
+    assert len(store.list_datasets()) == 1
+    assert any("sample-drug-reviews is already loaded" in i.value for i in at.info)
+
+
 def test_zip_escaping_its_folder_is_refused_and_nothing_is_added(ws: Workspace, store: Store) -> None:
     at = open_page(PAGE)
     _upload(at, "evil.zip", zip_bytes(extra={"../evil.png": b"gotcha"}))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from core.store import DatasetRecord, RunRecord, Store
 from core.workspace import Workspace
-from tests.pages.conftest import CLASSES, fabricate_run, open_page, write_predictions
+from tests.pages.conftest import CLASSES, fabricate_run, fabricate_text_run, open_page, write_predictions
 
 PAGE = "pages/4_Evaluate.py"
 # dataset items are sorted by path: circle 0-5, cross 6-11, square 12-17; three of each are "validation"
@@ -62,11 +63,11 @@ def test_choosing_a_cell_lists_its_samples(store: Store, evaluated: RunRecord) -
     at = open_page(PAGE)
     _pick_cell(at, evaluated, "square", "circle")
     assert {m.label: m.value for m in at.metric}["Images in this cell"] == "1"
-    assert any("1 mistaken image(s): true *square*, predicted *circle*" in m.value for m in at.markdown)
+    assert any("1 mistaken image: true *square*, predicted *circle*" in m.value for m in at.markdown)
 
     _pick_cell(at, evaluated, "cross", "cross")
     assert {m.label: m.value for m in at.metric}["Images in this cell"] == "3"
-    assert any("3 correct image(s)" in m.value for m in at.markdown)
+    assert any("3 correct images: true *cross*" in m.value for m in at.markdown)
 
 
 def test_cell_samples_show_their_images_and_probabilities(ws: Workspace, store: Store, evaluated: RunRecord) -> None:
@@ -80,3 +81,43 @@ def test_cell_samples_show_their_images_and_probabilities(ws: Workspace, store: 
 
     _pick_cell(at, evaluated, "cross", "cross")
     assert len(at.get("image")) == 3
+
+
+def test_every_validation_image_is_in_a_filterable_table(store: Store, evaluated: RunRecord) -> None:
+    at = open_page(PAGE)
+    rows = at.dataframe[-1].value  # the per-class table comes first, the validation table last
+    assert len(rows) == len(ITEMS)
+    assert rows["item"].str.startswith("images/").all()
+    assert rows["correct"].tolist() == [lab == p for lab, p in zip(LABELS, PREDS, strict=True)]
+
+    at.selectbox(key=f"eval_outcome-{evaluated.id}").set_value("Wrong").run()
+    wrong = at.dataframe[-1].value
+    assert list(zip(wrong["label"], wrong["predicted"], strict=True)) == [("circle", "cross"), ("square", "circle")]
+    assert any("2 of 9 validation images" in c.value for c in at.caption)
+
+    at.selectbox(key=f"eval_outcome-{evaluated.id}").set_value("All")
+    at.selectbox(key=f"eval_predicted-{evaluated.id}").set_value("cross").run()
+    assert at.dataframe[-1].value["predicted"].tolist() == ["cross"] * 4
+    at.text_input(key=f"eval_contains-{evaluated.id}").set_value("CIRCLE/").run()  # case does not matter
+    assert at.dataframe[-1].value["label"].tolist() == ["circle"]
+    assert not at.exception, at.exception
+
+
+def test_a_text_run_lists_its_validation_texts(ws: Workspace, store: Store, text_dataset: DatasetRecord,
+                                               minilm_weights: Path) -> None:
+    preds = [0, 1, 1, 1, 0, 0]  # texts 0-5 alternate bad/good: texts 2 (bad) and 5 (good) are mistakes
+    run = fabricate_text_run(ws, store, text_dataset, minilm_weights, preds)
+    at = open_page(PAGE)
+    assert {m.label: m.value for m in at.metric}["Validation texts"] == "6"
+    assert any("1 mistaken text: true *bad*, predicted *good*" in m.value for m in at.markdown)
+    assert not at.get("image"), "texts are not shown as images"
+
+    rows = at.dataframe[-1].value
+    assert rows["item"].tolist()[:2] == ["review 0 of the product was awful overall",
+                                         "review 1 of the product was lovely overall"]
+    at.selectbox(key=f"eval_outcome-{run.id}").set_value("Wrong").run()
+    assert at.dataframe[-1].value["item"].str.extract(r"review (\d+)")[0].tolist() == ["2", "5"]
+    at.text_input(key=f"eval_contains-{run.id}").set_value("LOVELY").run()
+    wrong_lovely = at.dataframe[-1].value
+    assert wrong_lovely["label"].tolist() == ["good"] and wrong_lovely["predicted"].tolist() == ["bad"]
+    assert not any(b.label == "Explain the mistakes" for b in at.button), "image-only step"

@@ -4,36 +4,17 @@ explain button with maps and faithfulness figures, and the randomisation check."
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
-import torch
-from safetensors.torch import save_file
 
-from core.artifacts import RunFiles
-from core.config import TrainConfig
-from core.models import create_model
 from core.store import DatasetRecord, RunRecord, Store
 from core.workspace import Workspace
-from tests.pages.conftest import CLASSES, fabricate_run, open_page, write_predictions
+from tests.pages.conftest import EXPLAIN_ITEMS as ITEMS
+from tests.pages.conftest import fabricate_text_run, open_page
 
 PAGE = "pages/5_Explain.py"
-# dataset items are sorted by path: circle 0-5, cross 6-11, square 12-17; three of each are "validation"
-ITEMS = [0, 1, 2, 6, 7, 8, 12, 13, 14]
-LABELS = [0, 0, 0, 1, 1, 1, 2, 2, 2]
-PREDS = [0, 0, 1, 1, 1, 1, 2, 0, 2]  # positions 2 and 7 are mistakes, at 0.82 and 0.81
-
-
-@pytest.fixture
-def explainable(ws: Workspace, store: Store, dataset: DatasetRecord) -> RunRecord:
-    """A completed run as the worker leaves it, with a tiny model's weights (64 px: a 2x2 last feature map)."""
-    run = fabricate_run(store, dataset, "completed", metrics={"val_accuracy": 7 / 9, "best_epoch": 1})
-    write_predictions(ws, run, ITEMS, LABELS, PREDS)
-    files = RunFiles(ws.run_dir(run.id))
-    config = TrainConfig(dataset_id=dataset.id, backbone="test_efficientnet", weights="none", image_size=64)
-    files.config.write_text(config.to_json())
-    torch.manual_seed(0)
-    save_file(create_model(config, len(CLASSES), ws.cache_dir).state_dict(), str(files.weights))
-    return run
 
 
 def _buttons(at, label: str) -> list:  # type: ignore[no-untyped-def]
@@ -115,3 +96,31 @@ def test_evaluate_explains_the_most_confident_mistakes(store: Store, explainable
     assert any(c.value.startswith("Grad-CAM maps.") for c in at.caption)
     maps = [img for image in at.get("image")[shown:] for img in image.proto.imgs]
     assert [m.caption for m in maps] == ["circle → cross (0.82)", "square → circle (0.81)"]
+
+
+def test_a_text_is_explained_word_by_word(ws: Workspace, store: Store, text_dataset: DatasetRecord,
+                                          minilm_weights: Path) -> None:
+    run = fabricate_text_run(ws, store, text_dataset, minilm_weights, preds=[0, 1, 1, 1, 0, 0])
+    at = open_page(PAGE)
+    assert at.selectbox(key="explain_run").value == run.id
+    at.selectbox(key="explain_text_filter").set_value("Wrong").run()
+    item = at.selectbox(key=f"explain_text_item-{run.id}")
+    assert [o.split(" · ")[0] for o in item.options] == ["bad → good (0.82)", "good → bad (0.82)"]
+    assert any("review 2 of the product was awful overall" in t.value for t in at.text)
+
+    at.radio(key="explain_text_source").set_value("Type a text").run()
+    at.text_area(key="explain_text_input").set_value("what a <b>lovely</b> & kind product").run()
+    at.multiselect(key=f"explain_text_methods-{run.id}").set_value(["ig", "occlusion"]).run()
+    at.button(key="explain_text_go").click().run()
+    assert not at.exception, at.exception
+
+    html = [h.proto.body for h in at.get("html")]
+    assert len(html) == 2  # one coloured text per method
+    assert all("&lt;b&gt;lovely&lt;/b&gt;" in h and "<b>" not in h for h in html), "the text is escaped"
+    assert all(len(re.findall(r'title="[+-][0-9.]+"', h)) == 6 for h in html), "six words, each scored"
+    bars = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    words = [c for c in bars if c["layout"]["title"]["text"].startswith("Words for and against")]
+    assert len(words) == 2 and all(len(c["data"][0]["y"]) >= 1 for c in words)
+    labels = [m.label for m in at.metric]
+    assert labels.count("Drop, top 1 word") == 2 and labels.count("Drop, 1 random word") == 2
+    assert len([e for e in [*at.success, *at.warning] if "Deleting the top 1 word lowers" in e.value]) == 2

@@ -291,3 +291,32 @@ def test_cli_explain_errors_are_one_line(cli_home: tuple[Workspace, str], tmp_pa
         assert code != 0
         assert err.startswith("error:") and len(err.strip().splitlines()) == 1 and expected in err, err
         assert "Traceback" not in err
+
+
+def test_cli_predict_classifies_a_folder_and_keeps_unreadable_files(
+        cli_home: tuple[Workspace, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ws, colour_run = cli_home
+    folder = tmp_path / "new" / "nested"
+    folder.mkdir(parents=True)
+    for name, colour in (("a_red.png", (210, 30, 30)), ("b_blue.png", (30, 50, 210))):
+        Image.new("RGB", (32, 32), colour).save(folder / name)
+    (folder / "c_broken.png").write_bytes(b"not a picture")
+    (folder / "notes.txt").write_text("not an image either, and not picked up")
+    out = tmp_path / "predictions.csv"
+    code = main(["predict", colour_run, str(tmp_path / "new"), "--out", str(out), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    value = json.loads(captured.out.strip().splitlines()[-1])
+    assert value["count"] == 3 and value["errors"] == 1
+    rows = value["predictions"]
+    assert [row["image"] for row in rows] == ["a_red.png", "b_blue.png", "c_broken.png"]
+    assert [row["predicted"] for row in rows] == ["red", "blue", None]
+    assert "not an image" in rows[2]["error"]
+    assert out.read_text().count("\n") == 4  # header and three rows
+
+    for extra, expected in (([str(tmp_path / "missing")], "missing: no such file or folder"),
+                            (["--text", "hello"], "give image files or folders, not --text"),
+                            ([], "give one or more image files or folders")):
+        assert main(["predict", colour_run, *extra]) != 0
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and len(err.strip().splitlines()) == 1 and expected in err, err

@@ -299,3 +299,16 @@ def test_cli_trains_a_text_model_on_the_planted_word_and_explains_it(tmp_path: P
         assert value["predicted"] == "bad"
         assert max(value["tokens"], key=lambda pair: pair[1])[0] == "terrible"
         assert value["top_words"]["for"][0][0] == "terrible"
+
+    # batch prediction on a CSV of new texts (TSV, Latin-1, label column absent): one row each, in order
+    new = tmp_path / "new.tsv"
+    new.write_bytes("id\tsentence\n1\tthe café parcel was excellent\n2\tterrible kitchen radio\n".encode("latin-1"))
+    predicted = cli("predict", result["run_id"], str(new))
+    assert predicted["count"] == 2 and predicted["counts"] == {"good": 1, "bad": 1}
+    assert [row["text"] for row in predicted["predictions"]] == ["the café parcel was excellent",
+                                                                "terrible kitchen radio"]
+    assert [row["predicted"] for row in predicted["predictions"]] == ["good", "bad"]
+    written = (run_dir / "predictions" / "new.csv").read_text(encoding="utf-8")
+    assert written.splitlines()[0] == "text,predicted,confidence,p(bad),p(good),error"
+    typed = cli("predict", result["run_id"], "--text", "excellent", "--text", "terrible")
+    assert [row["predicted"] for row in typed["predictions"]] == ["good", "bad"] and typed["out"] is None

@@ -1,0 +1,77 @@
+"""A finished run's predictions on new inputs: texts typed or read from a CSV, image files, as one table.
+
+The model is the one the explainers load (`core.explain.load_subject`): it reads inputs exactly as the
+run's validation did, so a prediction here is what Evaluate's figures describe. An input that cannot
+be read (a corrupt image) gets its reason in the `error` column rather than stopping the batch, since
+one bad file in a hundred should not cost the other ninety-nine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.errors import GlassboxError
+
+__all__ = ["IMAGE_SUFFIXES", "MAX_INPUTS", "images", "texts"]
+
+MAX_INPUTS = 100_000
+"""Inputs per batch: a bound on time and memory that no hand-made batch reaches."""
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def texts(subject: Any, inputs: Sequence[str]) -> pd.DataFrame:
+    """One row per text: the text, the predicted class, its probability and every class's probability.
+    Empty texts are predicted too (the model has an answer for them) but marked in `error`."""
+    values = [str(text) for text in inputs]
+    _check_count(len(values))
+    probs = subject.probabilities(values) if values else np.zeros((0, len(subject.classes)))
+    errors = ["empty text" if not text.strip() else "" for text in values]
+    return _table("text", values, probs, subject.classes, errors)
+
+
+def images(subject: Any, paths: Sequence[Path], names: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per image file (named by `names`, default the file names): unreadable ones keep their
+    row, with no prediction and the reason in `error`."""
+    import torch
+
+    from core.data.images import load_image
+
+    _check_count(len(paths))
+    names = list(names) if names is not None else [Path(p).name for p in paths]
+    batches: list[torch.Tensor] = []
+    errors: list[str] = []
+    for path in paths:
+        try:
+            batches.append(subject.tensor(load_image(Path(path))))
+            errors.append("")
+        except GlassboxError as exc:
+            errors.append(str(exc))
+    readable = subject.probabilities(torch.cat(batches)) if batches else np.zeros((0, len(subject.classes)))
+    probs = np.full((len(paths), len(subject.classes)), np.nan)
+    probs[[i for i, error in enumerate(errors) if not error]] = readable
+    return _table("image", names, probs, subject.classes, errors)
+
+
+def _table(kind: str, inputs: list[str], probs: np.ndarray, classes: Sequence[str], errors: list[str]) -> pd.DataFrame:
+    read = ~np.isnan(probs).any(axis=1) if len(probs) else np.zeros(0, dtype=bool)
+    best = np.where(read, np.nan_to_num(probs, nan=-1.0).argmax(axis=1), -1) if len(probs) else np.zeros(0, int)
+    table = pd.DataFrame({
+        kind: pd.Series(inputs, dtype="str"),
+        "predicted": pd.Series([classes[i] if i >= 0 else None for i in best], dtype="str"),
+        "confidence": [float(probs[row, i]) if i >= 0 else np.nan for row, i in enumerate(best)],
+    })
+    for index, name in enumerate(classes):
+        table[f"p({name})"] = probs[:, index] if len(probs) else []
+    table["error"] = pd.Series(errors, dtype="str")
+    return table
+
+
+def _check_count(count: int) -> None:
+    if count > MAX_INPUTS:
+        raise GlassboxError(f"{count} inputs: predict at most {MAX_INPUTS:,} at a time")

@@ -1,0 +1,85 @@
+"""The Predict page: one typed text with its explanation, a CSV of texts as a table, and uploaded
+images with their maps, on runs with real (untrained) weights."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from PIL import Image
+
+from core.store import DatasetRecord, RunRecord, Store
+from core.workspace import Workspace
+from tests.pages.conftest import CLASSES, TEXT_CLASSES, fabricate_text_run, open_page, png
+
+PAGE = "pages/6_Predict.py"
+
+
+def test_no_completed_run(store: Store) -> None:
+    at = open_page(PAGE)
+    assert any("No finished run to predict with yet" in i.value for i in at.info)
+
+
+def test_a_typed_text_gets_its_label_probabilities_and_coloured_words(
+        ws: Workspace, store: Store, text_dataset: DatasetRecord, minilm_weights: Path) -> None:
+    fabricate_text_run(ws, store, text_dataset, minilm_weights, preds=[0, 1])
+    at = open_page(PAGE)
+    at.button(key="predict_go").click().run()
+    assert any("Type or paste a text to predict on first" in w.value for w in at.warning)
+    at.text_area(key="predict_text").set_value("The product was lovely and it arrived early").run()
+    at.button(key="predict_go").click().run()
+    assert not at.exception, at.exception
+
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Prediction"] in TEXT_CLASSES
+    assert metrics["Probability"].endswith("%") and float(metrics["Probability"][:-1]) >= 50
+    [html] = [h.proto.body for h in at.get("html")]
+    assert html.count('title="') == 8, "every word coloured and scored"
+    assert any("Deleting the top 1 word lowers" in e.value for e in [*at.success, *at.warning])
+
+    # editing the text hides the old answer until Predict is pressed again
+    at.text_area(key="predict_text").set_value("Something else entirely").run()
+    assert not at.get("html") and "Prediction" not in {m.label for m in at.metric}
+
+
+def test_a_csv_of_texts_is_predicted_row_by_row(ws: Workspace, store: Store, text_dataset: DatasetRecord,
+                                                minilm_weights: Path) -> None:
+    fabricate_text_run(ws, store, text_dataset, minilm_weights, preds=[0, 1])
+    at = open_page(PAGE)
+    rows = "id\tcomment\tstars\n1\tlovely, would buy again\t5\n2\tawful smell\t1\n3\t\t3\n"
+    at.file_uploader(key="predict_csv").set_value(("new.tsv", rows.encode("utf-16"), "text/tab-separated-values"))
+    at.run()
+    assert not at.exception, at.exception
+    table = at.dataframe[-1].value
+    assert table["text"].tolist() == ["lovely, would buy again", "awful smell", ""]
+    assert set(table["predicted"]) <= set(TEXT_CLASSES)
+    probs = table[[f"p({c})" for c in TEXT_CLASSES]].sum(axis=1)
+    assert probs.round(6).tolist() == [1.0, 1.0, 1.0]
+    assert table["error"].tolist() == ["", "", "empty text"]
+    assert any("3 text(s) from column **comment**" in c.value for c in at.caption)
+    assert any("1 row(s) have an empty text" in w.value for w in at.warning)
+    assert at.get("download_button")
+
+    at.text_input(key="predict_csv_column").set_value("review").run()
+    assert any("Cannot predict on new.tsv" in e.value and "no column 'review'" in e.value for e in at.error)
+
+
+def test_uploaded_images_are_classified_and_mapped(store: Store, explainable: RunRecord) -> None:
+    at = open_page(PAGE)
+    assert at.selectbox(key="predict_run").value == explainable.id
+    big = io.BytesIO()
+    Image.new("RGB", (40, 30), "white").save(big, format="JPEG")
+    at.file_uploader(key="predict_images").set_value([
+        ("circle.png", png("circle", 99), "image/png"),
+        ("broken.png", b"\x89PNG not really", "image/png"),
+        ("white.jpg", big.getvalue(), "image/jpeg"),
+    ]).run()
+    assert not at.exception, at.exception
+    table = at.dataframe[-1].value
+    assert table["image"].tolist() == ["circle.png", "broken.png", "white.jpg"]
+    assert table["predicted"].isna().tolist() == [False, True, False]
+    assert set(table["predicted"].dropna()) <= set(CLASSES)
+    assert table["error"][0] == "" and table["error"][1] != ""
+    assert any("1 of 3 image(s) could not be read" in w.value and "broken.png" in w.value for w in at.warning)
+    maps = [img.caption for image in at.get("image") for img in image.proto.imgs]
+    assert len(maps) == 2 and maps[0].startswith("circle.png: ")

@@ -1,0 +1,148 @@
+"""The Predict page's views: a finished model on inputs it has never seen.
+
+Text: type or paste one text and see the label, the probabilities and the coloured explanation (the same
+view as the Explain page), or upload a CSV of texts and download their predictions. Images: upload one
+or more and see each prediction with a Grad-CAM map of where the model looked. The work is in
+`core.prediction` and `core.explain`; what was computed stays in the session until the inputs change.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core import prediction
+from core.data.text import read_texts
+from core.explain.text import explain_text
+from ui import explain_views, run_picker, text_explain, thumbnails
+from ui.errors import user_errors
+from ui.shell import Studio
+from ui.uploads import staged_file
+
+TOP_K = 5
+TABLE_ROWS = 1000
+MAPS = 24
+TEXT_TYPES = ["csv", "tsv", "txt"]
+
+
+def text(studio: Studio, picked: run_picker.Picked) -> None:
+    """Predict with a text classifier: one text explained, or a CSV of texts as a table."""
+    subject = explain_views.model_or_message(picked.files, studio.ws.cache_dir)
+    if subject is None:
+        return
+    one, many = st.tabs(["One text", "A CSV of texts"])
+    with one:
+        _one_text(subject, picked.run.id)
+    with many:
+        _csv_of_texts(studio, subject, picked.run.id)
+
+
+def images(studio: Studio, picked: run_picker.Picked) -> None:
+    """Predict with an image classifier: uploaded images, each with its prediction and Grad-CAM map."""
+    subject = explain_views.model_or_message(picked.files, studio.ws.cache_dir)
+    if subject is None:
+        return
+    uploads = st.file_uploader("Images to classify", type=[s.lstrip(".") for s in prediction.IMAGE_SUFFIXES],
+                               accept_multiple_files=True, key="predict_images")
+    if not uploads:
+        st.caption("Upload one or more images: each gets the model's prediction and a map of where it looked.")
+        return
+    signature = (picked.run.id, tuple(u.file_id for u in uploads))
+    state = st.session_state
+    if state.get("predict_images_result", {}).get("signature") != signature:
+        with user_errors("Cannot classify these images: "), st.spinner(f"Classifying {len(uploads)} image(s)..."), \
+                ExitStack() as stack:
+            paths = [stack.enter_context(staged_file(studio.ws.staging_dir, u.name, u.getvalue())) for u in uploads]
+            table = prediction.images(subject, paths, [u.name for u in uploads])
+            readable = [i for i, error in enumerate(table["error"]) if not error][:MAPS]
+            method, overlays = explain_views.map_thumbnails(
+                subject, [paths[i] for i in readable], [subject.classes.index(table["predicted"][i]) for i in readable])
+            state["predict_images_result"] = {"signature": signature, "table": table, "method": method,
+                                              "maps": list(zip(readable, overlays, strict=True))}
+    stored = state.get("predict_images_result")
+    if not stored or stored["signature"] != signature:
+        return
+    table: pd.DataFrame = stored["table"]
+    failed = table[table["error"] != ""]
+    if len(failed):
+        st.warning(f"{len(failed)} of {len(table)} image(s) could not be read: "
+                   + "; ".join(f"{row.image}: {row.error}" for row in failed.head(5).itertuples()),
+                   icon=":material/broken_image:")
+    st.caption(f"{stored['method']} maps of the predicted class: where the model looked.")
+    shown = [(png, f"{table['image'][i]}: {table['predicted'][i]} ({table['confidence'][i]:.2f})")
+             for i, png in stored["maps"] if png is not None]
+    for start in range(0, len(shown), 6):
+        for column, (png, caption) in zip(st.columns(6), shown[start:start + 6], strict=False):
+            column.image(png, caption=caption, width=thumbnails.SIZE + 32)
+    _table_and_download(table, picked.run.id, "images")
+
+
+def _one_text(subject: Any, run_id: str) -> None:
+    state = st.session_state
+    typed = st.text_area("Text", key="predict_text", height=140,
+                         placeholder="Type or paste a text, then press Predict.")
+    # never disabled: a text typed but not yet committed (no Ctrl+Enter, no click elsewhere) only reaches
+    # the script with the click itself, so a button disabled while the box looked empty could not be pressed
+    go = st.button("Predict", type="primary", key="predict_go", icon=":material/play_arrow:")
+    signature = (run_id, typed)
+    if go and not typed.strip():
+        st.warning("Type or paste a text to predict on first.", icon=":material/edit:")
+    elif go:
+        with user_errors("Cannot predict on this text: "), st.spinner("Predicting and explaining..."):
+            state["predict_result"] = {"signature": signature, "result": explain_text(subject, typed, "ig")}
+    stored = state.get("predict_result")
+    if not stored or stored["signature"] != signature:
+        return
+    result = stored["result"]
+    label, chart = st.columns([1, 2], gap="large")
+    label.metric("Prediction", result["predicted"])
+    label.metric("Probability", f"{result['probability']:.1%}")
+    classes = list(result["probabilities"])
+    chart.plotly_chart(explain_views.top_k(list(result["probabilities"].values()), classes, TOP_K,
+                                           highlight=classes.index(result["predicted"])), key="predict_topk")
+    st.markdown("**Why:** Integrated Gradients over the words")
+    text_explain.show_result(result, key="predict")
+    st.page_link("pages/5_Explain.py", label="Explain other classes or with other methods",
+                 icon=":material/lightbulb:")
+
+
+def _csv_of_texts(studio: Studio, subject: Any, run_id: str) -> None:
+    state = st.session_state
+    upload = st.file_uploader("CSV or TSV of texts", type=TEXT_TYPES, key="predict_csv",
+                              help="One row per text, with a header row. Other columns are ignored.")
+    column = st.text_input("Text column (optional)", key="predict_csv_column",
+                           help="Leave empty to use the column that looks most like text.")
+    if upload is None:
+        return
+    signature = (run_id, upload.file_id, column.strip())
+    if state.get("predict_csv_result", {}).get("signature") != signature:
+        with user_errors(f"Cannot predict on {upload.name}: "), st.spinner("Predicting..."), \
+                staged_file(studio.ws.staging_dir, upload.name, upload.getvalue()) as path:
+            used, texts = read_texts(path, column.strip() or None)
+            state["predict_csv_result"] = {"signature": signature, "column": used,
+                                           "table": prediction.texts(subject, texts)}
+    stored = state.get("predict_csv_result")
+    if not stored or stored["signature"] != signature:
+        return
+    table: pd.DataFrame = stored["table"]
+    st.caption(f"{len(table)} text(s) from column **{stored['column']}**.")
+    empty = int((table["error"] != "").sum())
+    if empty:
+        st.warning(f"{empty} row(s) have an empty text; their predictions mean nothing.", icon=":material/warning:")
+    counts = table["predicted"].value_counts()
+    st.bar_chart(counts, horizontal=True, x_label="texts", y_label="predicted class")
+    _table_and_download(table, run_id, "texts")
+
+
+def _table_and_download(table: pd.DataFrame, run_id: str, noun: str) -> None:
+    if len(table) > TABLE_ROWS:
+        st.caption(f"The first {TABLE_ROWS} of {len(table)} rows; the download holds them all.")
+    config = {"confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0,
+                                                            format="%.3f")}
+    st.dataframe(table.head(TABLE_ROWS), hide_index=True, key=f"predict_table-{noun}", column_config=config)
+    st.download_button("Download the predictions (CSV)", table.to_csv(index=False).encode("utf-8"),
+                       file_name=f"{run_id}-predictions-{noun}.csv", mime="text/csv", key=f"predict_download-{noun}",
+                       icon=":material/download:")

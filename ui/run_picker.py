@@ -1,0 +1,119 @@
+"""The finished run that the Evaluate, Explain and Predict pages work on, and what they read of it.
+
+The pages share one choice (`st.session_state["run_id"]`): a run picked on Evaluate is the one Explain
+and Predict open on. The run's report and its dataset's items are cached by the files' modification
+times, so a resumed run's new results replace the old ones without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from core import data
+from core.artifacts import RunFiles
+from core.evaluation import SHOWN, positions, run_report
+from core.store import RunRecord
+from ui import formatting
+from ui.shell import Studio
+
+ALL_CLASSES = "All classes"
+
+
+@dataclass(frozen=True)
+class Picked:
+    run: RunRecord
+    files: RunFiles
+
+
+def pick_completed(studio: Studio, key: str, purpose: str) -> Picked:
+    """A select box of the completed runs, best-known first choice being the run last looked at; when
+    there is none, a pointer to the pages that make one and the page stops here."""
+    completed = studio.store.list_runs(["completed"])
+    if not completed:
+        st.info(f"No finished run to {purpose} yet: train one, or wait for the current one to complete.",
+                icon=":material/info:")
+        st.page_link("pages/3_Runs.py", label="Go to Runs", icon=":material/monitoring:")
+        st.page_link("pages/2_Train.py", label="Go to Train", icon=":material/model_training:")
+        st.stop()
+    state = st.session_state
+    names = {d.id: d.name for d in studio.store.list_datasets()}
+    by_id = {r.id: r for r in completed}
+    if state.get(key) not in by_id:
+        state[key] = state["run_id"] if state.get("run_id") in by_id else completed[0].id
+    run_id = st.selectbox(
+        "Completed run", list(by_id), key=key,
+        format_func=lambda i: f"{i} · {by_id[i].modality} · {by_id[i].backbone} on "
+                              f"{names.get(by_id[i].dataset_id, by_id[i].dataset_id)}"
+                              f" · {formatting.percent(by_id[i].metrics.get('val_accuracy'))}",
+    )
+    state["run_id"] = run_id
+    return Picked(by_id[run_id], RunFiles(studio.ws.run_dir(run_id)))
+
+
+View = Callable[[Studio, Picked], None]
+
+
+def show_view(studio: Studio, key: str, purpose: str, views: Mapping[str, View]) -> None:
+    """Pick a completed run and hand it to the view for its modality (Explain and Predict have one per
+    modality), or say that its modality has none yet."""
+    picked = pick_completed(studio, key, purpose)
+    view = views.get(picked.run.modality)
+    if view is None:
+        st.info(f"This step is not available for {picked.run.modality} models yet.", icon=":material/info:")
+    else:
+        view(studio, picked)
+
+
+def report(files: RunFiles) -> dict[str, Any]:
+    """The run's validation report (`core.evaluation.run_report`) from its best epoch's predictions."""
+    return _report(str(files.root), _mtime(files.predictions))
+
+
+def items(studio: Studio, run: RunRecord) -> list[str]:
+    """Each dataset item's reference (an image's path under the dataset folder, or a text), in the order
+    the report's item indices use."""
+    record = studio.store.get_dataset(run.dataset_id)
+    dataset_dir = studio.ws.dataset_dir(run.dataset_id)
+    return _items(str(dataset_dir), record.modality, json.dumps(record.info, sort_keys=True),
+                  _mtime(dataset_dir / "items.csv"))
+
+
+def validation_positions(report: dict[str, Any], noun: str, shown_key: str, class_key: str) -> list[int]:
+    """Two select boxes (which outcomes, which true class) and the report positions they keep; an
+    empty list, with a note saying so, when none matches."""
+    left, right = st.columns(2)
+    shown = left.selectbox("Show", SHOWN, key=shown_key)
+    label = right.selectbox("True class", [ALL_CLASSES, *report["classes"]], key=class_key)
+    kept = positions(report, shown, None if label == ALL_CLASSES else label)
+    if not kept:
+        st.info(f"No validation {noun} matches this filter.", icon=":material/filter_alt_off:")
+    return kept
+
+
+def outcome(report: dict[str, Any], position: int) -> str:
+    """"true → predicted (p)" for a mistake, "predicted (p) ✓" for a correct one."""
+    classes, probs = report["classes"], np.asarray(report["probs"][position], dtype=float)
+    label, predicted = int(report["labels"][position]), int(probs.argmax())
+    guess = f"{classes[predicted]} ({probs[predicted]:.2f})"
+    return f"{classes[label]} → {guess}" if label != predicted else f"{guess} ✓"
+
+
+def _mtime(path: Path) -> float:
+    return path.stat().st_mtime if path.exists() else 0.0
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _report(run_dir: str, mtime: float) -> dict[str, Any]:
+    return run_report(RunFiles(Path(run_dir)))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _items(dataset_dir: str, modality: str, info: str, mtime: float) -> list[str]:
+    return list(data.modality(modality).items(Path(dataset_dir), json.loads(info)))
