@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from core import datasets
+from core.config import TrainConfig
 from core.data import BadFilesError
 from core.errors import GlassboxError
 from core.store import DatasetRecord
@@ -31,6 +32,7 @@ SAMPLES = {
                          "888 Drugs.com patient reviews labelled positive or negative (UCI, CC BY 4.0)"),
 }
 MAX_CLASSES_SHOWN = 12
+_DELIMITERS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 state = st.session_state
 
 
@@ -201,7 +203,21 @@ for problem in info.get("problems", []):
 chart_col, stats_col = st.columns([3, 2], gap="large")
 with chart_col:
     st.plotly_chart(charts.class_counts(counts), key="class_counts")
+    if "length_histogram" in info:
+        st.plotly_chart(charts.length_histogram(info["length_histogram"], TrainConfig.max_length),
+                        key="length_histogram")
 with stats_col:
+    length = info.get("length", {})
+    if length:
+        st.markdown(f"**Text length ({length['unit']})**")
+        st.dataframe(pd.DataFrame([{k: length.get(k) for k in ("min", "median", "p95", "max")}]), hide_index=True)
+        if length.get("tokenizer"):
+            st.caption(f"Tokens of {length['tokenizer']}'s tokenizer, [CLS] and [SEP] included; other backbones "
+                       f"split words a little differently. Median {length['words_median']:.0f} words.")
+    if "encoding" in info:
+        st.caption(f"Read as {info['encoding']}, {_DELIMITERS.get(info['delimiter'], repr(info['delimiter']))}-"
+                   f"separated: texts from column **{info['text_column']}**, labels from **{info['label_column']}** "
+                   f"(columns: {', '.join(info.get('columns', []))}).")
     size = info.get("size", {})
     if size:
         st.markdown("**Image size (px)**")

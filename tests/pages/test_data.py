@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from core.store import Store
 from core.workspace import Workspace
 from tests.pages.conftest import open_page, zip_bytes
@@ -50,6 +52,15 @@ def test_load_text_sample_adds_the_drug_reviews(store: Store) -> None:
     assert (record.name, record.modality) == ("sample-drug-reviews", "text")
     assert record.info["classes"] == ["negative", "positive"] and record.info["num_items"] == 888
     assert any("Added **sample-drug-reviews**" in s.value for s in at.success)
+    # the preview: label counts, the length histogram in tokens with the max length marked, the file as read
+    charts = {json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec)
+              for c in at.get("plotly_chart")}
+    histogram = charts["Text length (tokens)"]
+    assert sum(histogram["data"][0]["y"]) == 888
+    assert histogram["layout"]["shapes"][0]["x0"] == 128
+    assert any("Read as utf-8, comma-separated: texts from column **text**, labels from **label**" in c.value
+               for c in at.caption)
+    assert any("longer than 128 tokens" in w.value for w in at.warning)
     at.button(key="load_sample_text").click().run()
     assert len(store.list_datasets()) == 1
     assert any("sample-drug-reviews is already loaded" in i.value for i in at.info)

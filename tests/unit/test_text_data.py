@@ -14,6 +14,7 @@ from core import data, datasets
 from core.data import BadFilesError
 from core.data.text import BadRowsError, TextModality, preview
 from core.errors import GlassboxError
+from core.models import shipped
 from core.store import Store
 from core.workspace import Workspace
 from tests.conftest import ROOT
@@ -111,9 +112,15 @@ def test_sample_data_is_detected_as_text_and_ingests_cleanly(tmp_path: Path) -> 
     assert data.detect(SAMPLE).name == "text"
     info, _ = _ingest(SAMPLE, tmp_path)
     assert info["counts"] == {"negative": 256, "positive": 632}
-    assert info["problems"] == [] and info["dropped"] == []
-    assert info["length"]["unit"] == "words" and 50 < info["length"]["median"] < 120
+    assert info["dropped"] == []
+    # lengths are counted in the default backbone's tokens, which is what a max length cuts
+    length = info["length"]
+    assert length["unit"] == "tokens" and length["tokenizer"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert length["median"] > length["words_median"] > 50  # word pieces and [CLS]/[SEP]: more tokens than words
     assert sum(info["length_histogram"]["counts"]) == info["num_items"]
+    assert info["length_histogram"]["edges"][-1] == length["max"]
+    [problem] = info["problems"]
+    assert problem["message"].startswith(f"{length['over_default_max']} of 888 text(s) are longer than 128 tokens")
     assert {len(v) for v in info["samples"].values()} == {5}
 
 
@@ -220,8 +227,19 @@ def test_small_imbalanced_and_long_data_is_warned_about(tmp_path: Path) -> None:
     messages = _messages(info)
     assert "class(es) 'neg' have fewer than 10 rows" in messages
     assert "imbalanced: 'pos' has 12 rows, 'neg' only 2" in messages
-    assert "2 text(s) are longer than 400 words" in messages
-    assert info["length"]["max"] == 451
+    # [CLS], 450 x "word", the number, [SEP]
+    assert "2 of 14 text(s) are longer than 128 tokens, the default max length" in messages
+    assert info["length"]["max"] == 453 and info["length"]["over_default_max"] == 2
+
+
+def test_lengths_fall_back_to_words_without_the_shipped_tokenizer(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shipped, "text_folder", lambda name: None)
+    long_text = " ".join(["word"] * 450)
+    rows = [(f"{long_text} {i}" if i < 2 else f"a fine review {i}", "pos" if i % 2 else "neg") for i in range(12)]
+    info, _ = _ingest(_write(tmp_path / "reviews.csv", rows), tmp_path)
+    assert "2 text(s) are longer than 400 words" in _messages(info)
+    assert (info["length"]["unit"], info["length"]["max"], info["length"]["tokenizer"]) == ("words", 451, None)
 
 
 def test_datasets_add_passes_the_column_choice_and_keeps_it(ws: Workspace, store: Store, tmp_path: Path) -> None:

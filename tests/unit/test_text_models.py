@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -28,23 +27,7 @@ from tests.conftest import ROOT
 
 MINILM = DEFAULT_BACKBONE
 
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[Any, ...]]:
-    """An empty Hugging Face cache, and a hub probe that records its calls and always fails."""
-    probes: list[tuple[Any, ...]] = []
-
-    def refuse(*args: Any, **kwargs: Any) -> socket.socket:
-        probes.append(args)
-        raise OSError("no network in tests")
-
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    weights._probe_hub.cache_clear()
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.delenv("HF_HOME", raising=False)
-    yield probes
-    weights._probe_hub.cache_clear()
+pytestmark = pytest.mark.usefixtures("offline")
 
 
 @pytest.fixture

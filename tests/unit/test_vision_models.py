@@ -3,7 +3,6 @@ touch the network, and the Hugging Face / torch caches point at empty temporary 
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -23,24 +22,7 @@ from core.models.vision import TimmFamily
 CHELSEA_CLASSES = {281, 282, 285}  # tabby, tiger cat, Egyptian cat
 ESPRESSO = 967
 
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[Any, ...]]:
-    """Empty caches, and a hub probe that records its calls and always fails."""
-    probes: list[tuple[Any, ...]] = []
-
-    def refuse(*args: Any, **kwargs: Any) -> socket.socket:
-        probes.append(args)
-        raise OSError("no network in tests")
-
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    weights._probe_hub.cache_clear()
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.delenv("HF_HOME", raising=False)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    yield probes
-    weights._probe_hub.cache_clear()
+pytestmark = pytest.mark.usefixtures("offline")
 
 
 @pytest.fixture
