@@ -36,6 +36,15 @@ MODE_HELP = {
     "full": "Every layer adapts: the most accurate with enough data, the slowest, best on a GPU.",
 }
 WEIGHT_TYPES = ["safetensors", "pth", "pt", "bin"]
+INPUT_SIZE = {"images": "input size (px)", "text": "max tokens"}
+TYPED_BACKBONE = {
+    "images": dict(label="...or any timm model name", placeholder="e.g. resnet34 or efficientnet_b0.ra_in1k",
+                   help="Overrides the list when filled in. A tag after the dot picks specific weights."),
+    "text": dict(label="...or any Hugging Face model id or local folder",
+                 placeholder="e.g. bert-base-cased or /models/my-finetuned-bert",
+                 help="Overrides the list when filled in. From the local Hugging Face cache, a folder written by "
+                      "save_pretrained, or the hub when it can be reached; the model's own code never runs."),
+}
 WEIGHT_SOURCES = {
     "pip package": "ships with Glassbox (pip package)",
     "local cache": "downloaded before (local cache)",
@@ -89,7 +98,7 @@ if catalog:
                 {
                     "name": b.name,
                     "params": formatting.params(b.params_m),
-                    "input size": f"{b.input_size} px" if b.input_size else "—",
+                    INPUT_SIZE[modality]: f"{b.input_size}" if b.input_size else "—",
                     "pretrained weights": WEIGHT_SOURCES.get(b.weights, b.weights),
                     "why pick it": b.note,
                 }
@@ -99,11 +108,9 @@ if catalog:
         hide_index=True,
     )
 pick_col, typed_col = st.columns(2)
-picked = pick_col.selectbox("Backbone", [b.name for b in catalog], key="backbone_pick",
+picked = pick_col.selectbox("Backbone", [b.name for b in catalog], key=f"backbone_pick-{modality}",
                             disabled=not catalog)
-typed = typed_col.text_input("...or any timm model name", key="backbone_typed",
-                             placeholder="e.g. resnet34 or efficientnet_b0.ra_in1k",
-                             help="Overrides the list when filled in. A tag after the dot picks specific weights.")
+typed = typed_col.text_input(**TYPED_BACKBONE[modality], key=f"backbone_typed-{modality}")
 backbone_name = typed.strip() or picked
 info: BackboneInfo | None = None
 if backbone_name:
@@ -119,8 +126,9 @@ if info is not None:
         st.warning(
             f"No pretrained weights for **{info.name}** here: none ship with Glassbox, none were downloaded "
             "before, and the model hub cannot be reached (or has none for it). Trained from scratch it needs far "
-            "more images and epochs to do well. Pick a backbone whose weights ship with Glassbox, upload a weights "
-            "file for this architecture, or train from scratch on purpose.",
+            f"more {'texts' if modality == 'text' else 'images'} and epochs to do well. Pick a backbone whose "
+            "weights ship with Glassbox, upload a weights file for this architecture, or train from scratch on "
+            "purpose.",
             icon=":material/warning:",
         )
         upload = st.file_uploader("Weights file for this architecture (optional)", type=WEIGHT_TYPES,

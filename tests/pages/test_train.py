@@ -24,7 +24,7 @@ def test_without_a_dataset_it_points_to_data(store: Store) -> None:
 def test_start_creates_a_run_with_the_chosen_settings(store: Store, dataset: DatasetRecord, no_workers) -> None:
     at = open_page(PAGE)
     assert at.selectbox[0].value == dataset.id
-    assert at.selectbox(key="backbone_pick").value == "efficientnet_lite0"
+    assert at.selectbox(key="backbone_pick-images").value == "efficientnet_lite0"
 
     at.button_group(key="preset").set_value("balanced").run()
     # the advanced panel follows the preset...
@@ -58,7 +58,7 @@ def test_backbone_without_weights_needs_from_scratch(
     # as on a machine with no hub and nothing cached, whatever this one has
     monkeypatch.setattr(weights, "locate", lambda arch: weights.WeightSource("none", None, "none available"))
     at = open_page(PAGE)
-    at.text_input(key="backbone_typed").set_value("resnet18").run()
+    at.text_input(key="backbone_typed-images").set_value("resnet18").run()
     assert any("No pretrained weights" in w.value for w in at.warning)
     assert at.button(key="start").disabled
 
@@ -72,7 +72,7 @@ def test_backbone_without_weights_needs_from_scratch(
 
 def test_unknown_backbone_shows_the_library_message(store: Store, dataset: DatasetRecord) -> None:
     at = open_page(PAGE)
-    at.text_input(key="backbone_typed").set_value("resnt18").run()
+    at.text_input(key="backbone_typed-images").set_value("resnt18").run()
     assert not at.exception
     assert any("unknown image backbone" in e.value and "resnet18" in e.value for e in at.error)
     assert at.button(key="start").disabled
@@ -83,7 +83,7 @@ def test_uploaded_weights_file_is_kept_and_used(
 ) -> None:
     monkeypatch.setattr(weights, "locate", lambda arch: weights.WeightSource("none", None, "none available"))
     at = open_page(PAGE)
-    at.text_input(key="backbone_typed").set_value("resnet18").run()
+    at.text_input(key="backbone_typed-images").set_value("resnet18").run()
     upload = ("my resnet.pth", b"not checked yet", "application/octet-stream")
     at.file_uploader(key="weights_file-resnet18").set_value(upload).run()
     assert not at.button(key="start").disabled, "a weights file is enough to proceed"
@@ -93,3 +93,23 @@ def test_uploaded_weights_file_is_kept_and_used(
     assert saved.startswith(str(ws.cache_dir / "user-weights"))
     assert saved.endswith("my_resnet.pth")
     assert Path(saved).read_bytes() == b"not checked yet"
+
+
+def test_a_text_dataset_offers_text_backbones_and_max_tokens(store: Store, text_dataset: DatasetRecord,
+                                                             no_workers) -> None:
+    at = open_page(PAGE)
+    assert at.selectbox[0].value == text_dataset.id
+    assert at.selectbox(key="backbone_pick-text").value == "sentence-transformers/all-MiniLM-L6-v2"
+    catalog = at.dataframe[0].value
+    assert "max tokens" in catalog.columns and "input size (px)" not in catalog.columns
+    assert catalog.loc[catalog["name"] == "sentence-transformers/all-MiniLM-L6-v2", "max tokens"].item() == "512"
+    assert at.text_input(key="backbone_typed-text").label == "...or any Hugging Face model id or local folder"
+
+    at.button_group(key="preset").set_value("quick").run()
+    assert any("features are computed once" in c.value for c in at.caption), "text never augments"
+    at.number_input(key="adv-max_length-quick").set_value(64).run()
+    at.button(key="start").click().run()
+    assert not at.exception, at.exception
+    [run] = store.list_runs()
+    assert (run.modality, run.backbone) == ("text", "sentence-transformers/all-MiniLM-L6-v2")
+    assert (run.config["max_length"], run.config["mode"], run.config["preset"]) == (64, "head", "quick")
