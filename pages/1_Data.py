@@ -232,8 +232,8 @@ with stats_col:
     if modes:
         st.markdown("**Colour modes**")
         st.dataframe(pd.DataFrame([{"mode": m, "images": n} for m, n in modes.items()]), hide_index=True)
-    st.caption(f"Layout: {info.get('layout', '—')} · added {formatting.timestamp(dataset.created_at)} · "
-               f"id `{dataset.id}`")
+    layout = f"Layout: {info['layout']} · " if "layout" in info else ""
+    st.caption(f"{layout}Added {formatting.timestamp(dataset.created_at)} · id `{dataset.id}`")
 
 samples: dict[str, list[str]] = info.get("samples", {})
 if samples:

@@ -32,7 +32,8 @@ MODE_LABELS = {
 }
 MODE_HELP = {
     "head": "Fastest: the pretrained backbone stays as it is; only a new last layer learns your classes.",
-    "partial": "The last stages adapt to your images too: better on images unlike everyday photos.",
+    "partial": "The last stages adapt to your data too: better on images unlike everyday photos, or on texts "
+               "unlike everyday writing.",
     "full": "Every layer adapts: the most accurate with enough data, the slowest, best on a GPU.",
 }
 WEIGHT_TYPES = ["safetensors", "pth", "pt", "bin"]
