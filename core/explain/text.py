@@ -103,14 +103,19 @@ class TextModel:
         return self.model(input_ids=input_ids, attention_mask=attention_mask)
 
     def probabilities(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """Softmax probabilities (n x classes), in batches padded to their longest text."""
-        chunks = []
+        """Softmax probabilities (n x classes), in the order of `texts`. Texts are batched by length so
+        that a batch pads to a similar length rather than to one long outlier (as training's buckets do)."""
+        if not texts:
+            return np.zeros((0, len(self.classes)))
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        probs = torch.empty(len(texts), len(self.classes))
         with self.lock, torch.no_grad():
-            for start in range(0, len(texts), batch_size):
-                batch = self.tokenizer(texts[start : start + batch_size], truncation=True, padding=True,
+            for start in range(0, len(order), batch_size):
+                picked = order[start : start + batch_size]
+                batch = self.tokenizer([texts[i] for i in picked], truncation=True, padding=True,
                                        max_length=self.max_length, return_tensors="pt")
-                chunks.append(self.logits(batch["input_ids"], batch["attention_mask"]).float().softmax(-1))
-        return torch.cat(chunks).numpy().astype(np.float64)
+                probs[picked] = self.logits(batch["input_ids"], batch["attention_mask"]).float().softmax(-1)
+        return probs.numpy().astype(np.float64)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 from torchvision import transforms
 
-from core import datasets, runs
+from core import datasets, prediction, runs
 from core.cli import main
 from core.config import TrainConfig
 from core.errors import GlassboxError
@@ -294,8 +294,10 @@ def test_cli_explain_errors_are_one_line(cli_home: tuple[Workspace, str], tmp_pa
 
 
 def test_cli_predict_classifies_a_folder_and_keeps_unreadable_files(
-        cli_home: tuple[Workspace, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        cli_home: tuple[Workspace, str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     ws, colour_run = cli_home
+    monkeypatch.setattr(prediction, "_CHUNK", 2)  # the broken file lands in a second chunk of its own
     folder = tmp_path / "new" / "nested"
     folder.mkdir(parents=True)
     for name, colour in (("a_red.png", (210, 30, 30)), ("b_blue.png", (30, 50, 210))):
