@@ -111,8 +111,9 @@ def _one_text(subject: Any, run_id: str) -> None:
 
 def _csv_of_texts(studio: Studio, subject: Any, run_id: str) -> None:
     state = st.session_state
-    upload = st.file_uploader("CSV or TSV of texts", type=TEXT_TYPES, key="predict_csv",
-                              help="One row per text, with a header row. Other columns are ignored.")
+    upload = st.file_uploader("CSV or TSV of texts, or a .txt file of one text per line", type=TEXT_TYPES,
+                              key="predict_csv", help="A CSV or TSV needs a header row; its other columns are "
+                                                      "ignored. A .txt file has no header.")
     column = st.text_input("Text column (optional)", key="predict_csv_column",
                            help="Leave empty to use the column that looks most like text.")
     if upload is None:

@@ -45,6 +45,8 @@ __all__ = ["BadRowsError", "LengthBuckets", "TextModality", "TokenisedTexts", "p
 _SUFFIXES = (".csv", ".tsv", ".tab", ".txt")
 _TAB_SUFFIXES = (".tsv", ".tab")
 _DELIMITERS = (",", ";", "\t", "|")
+_STRICT_CONSISTENCY = 0.9
+_NO_DELIMITER = "\x1f"  # ASCII's unit separator, which no text holds: reads a one-column CSV, quotes and all
 _MAX_BYTES = 256 * 1024**2
 _SNIFF_CHARS = 256 * 1024
 _SNIFF_ROWS = 200
@@ -182,8 +184,9 @@ def preview(source: Path, options: dict[str, Any] | None = None) -> dict[str, An
 def read_texts(source: Path, column: str | None = None) -> tuple[str, list[str]]:
     """The texts of one column of a CSV or TSV to predict on (the named one, else the suggested text
     column), read with the same encoding and delimiter detection and limits as a dataset and stripped
-    as training texts were; rows keep their order and any label column is ignored."""
-    table = _read_table(Path(source))
+    as training texts were; rows keep their order and any label column is ignored. Unlike a dataset it
+    may hold one column: a CSV with a header row, or a .txt file of one text per line without one."""
+    table = _read_table(Path(source), one_column=True)
     text_col, _ = _suggest(table, column)
     index = table.columns.index(text_col)
     return text_col, [cells[index].strip() if index < len(cells) else "" for _, cells in table.rows]
@@ -274,7 +277,10 @@ class _Table:
     rows: list[tuple[int, list[str]]]  # (line number in the file, cells)
 
 
-def _read_table(source: Path) -> _Table:
+def _read_table(source: Path, *, one_column: bool = False) -> _Table:
+    """The file as a table: a header row and the records after it. With `one_column`, a file that no
+    delimiter splits is one column of texts (quoted as CSV, with a header), or, as .txt, one text per
+    line (no header, the column named "text")."""
     if not source.is_file():
         raise GlassboxError(f"{source.name}: not a file")
     if source.suffix.lower() not in _SUFFIXES:
@@ -286,7 +292,16 @@ def _read_table(source: Path) -> _Table:
     text = _decode(raw, encoding)
     if not text.strip():
         raise GlassboxError(f"{source.name} is empty")
-    delimiter = _detect_delimiter(text, source.suffix.lower(), complete=True, name=source.name)
+    try:
+        delimiter = _detect_delimiter(text, source.suffix.lower(), complete=True, name=source.name,
+                                      strict=one_column)
+    except GlassboxError:
+        if not one_column:
+            raise
+        if source.suffix.lower() == ".txt":
+            lines = [(n, [line]) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+            return _Table(source.name, encoding, "\n", ["text"], lines)
+        delimiter = _NO_DELIMITER
     records = _parse(text, delimiter, source.name)
     (_, header), body = records[0], records[1:]
     if not body:
@@ -337,9 +352,11 @@ def _decode(raw: bytes, encoding: str) -> str:
     return text
 
 
-def _detect_delimiter(text: str, suffix: str, *, complete: bool, name: str = "the file") -> str:
+def _detect_delimiter(text: str, suffix: str, *, complete: bool, name: str = "the file", strict: bool = False) -> str:
     """The candidate that splits the first rows into the same number (at least two) of fields most
-    consistently; a .tsv/.tab suffix makes tab win ties, otherwise the order is , ; tab |.
+    consistently; a .tsv/.tab suffix makes tab win ties, otherwise the order is , ; tab |. `strict`
+    accepts only a delimiter that splits nearly every row alike (where one column is also a valid answer,
+    a comma inside some texts must not make a table of them; a stray ragged row must not undo a table).
     csv.Sniffer is not used: on texts full of punctuation it picks letters or spaces as delimiters."""
     sample = text[:_SNIFF_CHARS]
     if not complete or len(text) > _SNIFF_CHARS:
@@ -353,6 +370,8 @@ def _detect_delimiter(text: str, suffix: str, *, complete: bool, name: str = "th
             continue
         width = len(rows[0])
         consistent = sum(1 for r in rows if len(r) == width) / len(rows)
+        if strict and consistent < _STRICT_CONSISTENCY:
+            continue
         score = (consistent, -rank)
         if best is None or score > best:
             best, chosen = score, delimiter

@@ -12,7 +12,7 @@ import pytest
 
 from core import data, datasets
 from core.data import BadFilesError
-from core.data.text import BadRowsError, TextModality, preview
+from core.data.text import BadRowsError, TextModality, preview, read_texts
 from core.errors import GlassboxError
 from core.models import shipped
 from core.store import Store
@@ -251,3 +251,27 @@ def test_datasets_add_passes_the_column_choice_and_keeps_it(ws: Workspace, store
     assert (stored["text_column"], stored["label_column"]) == ("sentence", "verdict")
     assert stored["columns"] == ["verdict", "sentence", "source"]
     assert len(TextModality().labels(ws.dataset_dir(record.id), stored)) == 6
+
+
+def test_texts_to_predict_may_be_one_column(tmp_path: Path) -> None:
+    quoted = tmp_path / "new.csv"
+    quoted.write_text('review\n"first line\nsecond line, with a comma"\n\nplain one\n', encoding="utf-8")
+    assert read_texts(quoted) == ("review", ["first line\nsecond line, with a comma", "plain one"])
+    lines = tmp_path / "new.txt"
+    lines.write_bytes("Works, mostly\n\n  café au lait  \n".encode("cp1252"))
+    assert read_texts(lines) == ("text", ["Works, mostly", "café au lait"])
+    # the suggested text column of a wider file, or the one named
+    wide = _write(tmp_path / "wide.csv", [(str(i), text, label) for i, (text, label) in enumerate(_rows())],
+                  header=("id", "comment", "sentiment"))
+    assert read_texts(wide)[0] == "comment" and read_texts(wide, "SENTIMENT")[0] == "sentiment"
+    with pytest.raises(GlassboxError, match="has no column 'nope'"):
+        read_texts(wide, "nope")
+    # one ragged row in twenty does not turn a table into one column
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("id,comment\n" + "".join(f"{i},text {i}\n" for i in range(19)) + "19,oops, a comma\n",
+                      encoding="utf-8")
+    column, texts = read_texts(ragged)
+    assert column == "comment" and texts[:2] == ["text 0", "text 1"] and len(texts) == 20
+    # a dataset still needs a label column
+    with pytest.raises(GlassboxError, match="no delimiter splits the header"):
+        _ingest(quoted, tmp_path)
