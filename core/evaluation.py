@@ -107,7 +107,7 @@ def filter_table(table: pd.DataFrame, outcome: str = "All", label: str | None = 
     return table[keep]
 
 
-SHOWN = ("All", "Correct", "Wrong", "Most confident mistakes")
+SHOWN = (*OUTCOMES, "Most confident mistakes")
 
 
 def positions(report: dict[str, Any], shown: str = "All", label: str | None = None) -> list[int]:
