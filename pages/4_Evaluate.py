@@ -16,6 +16,7 @@ import streamlit as st
 
 from core.errors import GlassboxError
 from core.evaluation import OUTCOMES, confident_mistakes, filter_table, validation_table
+from core.explain.text import scored_words, to_html
 from ui import charts, explain_views, formatting, run_picker, thumbnails
 from ui.errors import user_errors
 from ui.shell import setup
@@ -176,23 +177,40 @@ if refs is not None:
                        icon=":material/download:")
 
 # ---- explain the mistakes ----------------------------------------------------------------------------
-mistakes = confident_mistakes(report, MISTAKES_TO_EXPLAIN) if run.modality == "images" and refs else []
+mistakes = confident_mistakes(report, MISTAKES_TO_EXPLAIN) if refs else []
 if mistakes and refs is not None:
     st.subheader("Explain the mistakes")
-    st.caption(f"Where the model looked when it was most sure and wrong: a map of the predicted class for each of "
-               f"the {len(mistakes)} most confident mistakes.")
+    if run.modality == "images":
+        st.caption(f"Where the model looked when it was most sure and wrong: a map of the predicted class for each "
+                   f"of the {len(mistakes)} most confident mistakes.")
+    else:
+        st.caption(f"Which words led the model astray when it was most sure and wrong: the {len(mistakes)} most "
+                   "confident mistakes, coloured for the predicted class (green for it, red against it).")
     maps_key = f"eval_mistake_maps-{run_id}"
     if st.button("Explain the mistakes", key=f"eval_explain-{run_id}", icon=":material/lightbulb:"):
         with user_errors("Cannot explain the mistakes: "), st.spinner("Explaining the mistakes..."):
-            paths = [studio.ws.dataset_dir(run.dataset_id) / refs[int(report["items"][i])] for i in mistakes]
+            picked_refs = [refs[int(report["items"][i])] for i in mistakes]
             subject = explain_views.explainable_model(files, studio.ws.cache_dir)
-            state[maps_key] = explain_views.map_thumbnails(subject, paths, [int(preds[i]) for i in mistakes])
+            if run.modality == "images":
+                dataset_dir = studio.ws.dataset_dir(run.dataset_id)
+                state[maps_key] = explain_views.map_thumbnails(subject, [dataset_dir / r for r in picked_refs],
+                                                               [int(preds[i]) for i in mistakes])
+            else:
+                state[maps_key] = ("Integrated Gradients", [
+                    to_html(text, scored_words(subject, text, int(preds[i]))[0])
+                    for text, i in zip(picked_refs, mistakes, strict=True)])
     if maps_key in state:
-        method, overlays = state[maps_key]
-        st.caption(f"{method} maps. True class → predicted class (its probability).")
-        shown_maps = [(png, f"{classes[labels[i]]} → {classes[preds[i]]} ({probs[i, preds[i]]:.2f})")
-                      for png, i in zip(overlays, mistakes, strict=True) if png is not None]
-        for start in range(0, len(shown_maps), 6):
-            for column, (png, caption) in zip(st.columns(6), shown_maps[start:start + 6], strict=False):
-                column.image(png, caption=caption, width=thumbnails.SIZE + 32)
+        method, shown_maps = state[maps_key]
+        what = "maps" if run.modality == "images" else "word scores"
+        st.caption(f"{method} {what}. True class → predicted class (its probability).")
+        captions = [f"{classes[labels[i]]} → {classes[preds[i]]} ({probs[i, preds[i]]:.2f})" for i in mistakes]
+        if run.modality == "images":
+            pictures = [(png, c) for png, c in zip(shown_maps, captions, strict=True) if png is not None]
+            for start in range(0, len(pictures), 6):
+                for column, (png, caption) in zip(st.columns(6), pictures[start:start + 6], strict=False):
+                    column.image(png, caption=caption, width=thumbnails.SIZE + 32)
+        else:
+            for coloured, caption in zip(shown_maps, captions, strict=True):
+                st.markdown(f"**{caption}**")
+                st.html(coloured)
 st.page_link("pages/5_Explain.py", label=f"Explain one {noun[:-1]} in depth", icon=":material/lightbulb:")

@@ -37,8 +37,8 @@ from core.errors import GlassboxError
 from core.explain import EXPLAINERS, SUBJECTS, ExplainOptions, Explanation, Progress, explain, resolve_target
 from core.registry import Registry
 
-__all__ = ["METHODS", "TextMethod", "TextModel", "Word", "deletion_check", "explain_text", "to_html", "top_words",
-           "words"]
+__all__ = ["METHODS", "TextMethod", "TextModel", "Word", "deletion_check", "explain_text", "scored_words", "to_html",
+           "top_words", "words"]
 
 _SEED = 0
 _RANDOM_DRAWS = 20
@@ -269,6 +269,14 @@ def deletion_check(subject: TextModel, text: str, scored: list[Word], target: in
                     random_drop=float(probs[0] - probs[2:].mean()))
 
 
+def scored_words(subject: TextModel, text: str, target: int, method: str = "ig",
+                 options: ExplainOptions | None = None) -> tuple[list[Word], Explanation]:
+    """One method's word scores for class `target` on `text`, and the explanation they come from."""
+    inputs = subject.encode(text)
+    result = explain(subject, inputs, target, method, options)
+    return words(text, inputs, result.attribution), result
+
+
 def explain_text(subject: TextModel, text: str, method: str = "ig", target: str | int | None = None,
                  options: ExplainOptions | None = None, k: int | None = None) -> dict[str, Any]:
     """Prediction, word scores, their HTML colouring and the deletion check for one text, as plain
@@ -278,9 +286,7 @@ def explain_text(subject: TextModel, text: str, method: str = "ig", target: str 
     probs = subject.probabilities([text])[0]
     predicted = int(probs.argmax())
     target_index = resolve_target(subject.classes, target, predicted)
-    inputs = subject.encode(text)
-    result: Explanation = explain(subject, inputs, target_index, method, options)
-    scored = words(text, inputs, result.attribution)
+    scored, result = scored_words(subject, text, target_index, method, options)
     deletion = deletion_check(subject, text, scored, target_index, k)
     order = np.argsort(-probs)
     return {

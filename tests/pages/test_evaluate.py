@@ -120,4 +120,19 @@ def test_a_text_run_lists_its_validation_texts(ws: Workspace, store: Store, text
     at.text_input(key=f"eval_contains-{run.id}").set_value("LOVELY").run()
     wrong_lovely = at.dataframe[-1].value
     assert wrong_lovely["label"].tolist() == ["good"] and wrong_lovely["predicted"].tolist() == ["bad"]
-    assert not any(b.label == "Explain the mistakes" for b in at.button), "image-only step"
+    assert any(b.label == "Explain the mistakes" for b in at.button)
+
+
+def test_the_most_confident_text_mistakes_are_coloured(ws: Workspace, store: Store, text_dataset: DatasetRecord,
+                                                       minilm_weights: Path) -> None:
+    run = fabricate_text_run(ws, store, text_dataset, minilm_weights, [0, 1, 1, 1, 0, 0])
+    at = open_page(PAGE)
+    at.button(key=f"eval_explain-{run.id}").click().run()
+    assert not at.exception, at.exception
+    assert any(c.value.startswith("Integrated Gradients word scores.") for c in at.caption)
+    coloured = [h.proto.body for h in at.get("html")]
+    assert len(coloured) == 2  # texts 2 and 5, the two mistakes
+    assert "awful" in coloured[0] and "lovely" in coloured[1]
+    assert all(h.count('title="') == 8 for h in coloured), "every word of 'review N of the product was ...' scored"
+    heads = [m.value for m in at.markdown if "→" in m.value]
+    assert heads == ["**bad → good (0.82)**", "**good → bad (0.82)**"]
