@@ -295,14 +295,16 @@ def _predict(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     run = store.get_run(args.run_id)
     if run.status != "completed":
         raise GlassboxError(f"run {run.id} is {run.status}: predict needs a completed run")
+    files = RunFiles(ws.run_dir(run.id))
+    # inputs are read before the model loads, so a bad file fails in a blink
     if run.modality == "text":
-        texts, source = _texts_to_predict(args)
+        texts, problems, source = _texts_to_predict(args)
+        table = prediction.texts(load_subject(files, ws.cache_dir), texts, problems)
     elif args.text:
         raise GlassboxError(f"run {run.id} classifies {run.modality}: give image files or folders, not --text")
     else:
         paths, source = _images_to_predict(args.inputs), None
-    subject = load_subject(RunFiles(ws.run_dir(run.id)), ws.cache_dir)
-    table = prediction.texts(subject, texts) if run.modality == "text" else prediction.images(subject, paths)
+        table = prediction.images(load_subject(files, ws.cache_dir), paths)
     out = Path(args.out) if args.out else None
     if out is None and source is not None:
         out = ws.run_dir(run.id) / "predictions" / f"{source.stem}.csv"
@@ -329,17 +331,19 @@ def _predict(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     return 0
 
 
-def _texts_to_predict(args: argparse.Namespace) -> tuple[list[str], Path | None]:
+def _texts_to_predict(args: argparse.Namespace) -> tuple[list[str], list[str] | None, Path | None]:
+    """The texts, their reading problems (None for --text) and the file they came from."""
     from core.data.text import read_texts
 
     if args.text and args.inputs:
         raise GlassboxError("give either a CSV of texts or --text, not both")
     if args.text:
-        return list(args.text), None
+        return list(args.text), None, None
     if len(args.inputs) != 1:
         raise GlassboxError("give one CSV or TSV of texts, or --text \"...\"")
     source = Path(args.inputs[0])
-    return read_texts(source, args.text_column)[1], source
+    read = read_texts(source, args.text_column)
+    return read.texts, read.problems, source
 
 
 def _images_to_predict(inputs: Sequence[str]) -> list[Path]:

@@ -27,13 +27,16 @@ _CHUNK = 64  # images decoded and classified together
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
-def texts(subject: Any, inputs: Sequence[str]) -> pd.DataFrame:
+def texts(subject: Any, inputs: Sequence[str], problems: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per text: the text, the predicted class, its probability and every class's probability.
-    Empty texts are predicted too (the model has an answer for them) but marked in `error`."""
+    Every text is predicted (the model has an answer even for an empty one), but `error` says which to
+    distrust: an empty text, or the reading problem `problems` gives for it (a ragged CSV row)."""
     values = [str(text) for text in inputs]
     _check_count(len(values))
     probs = subject.probabilities(values) if values else np.zeros((0, len(subject.classes)))
-    errors = ["empty text" if not text.strip() else "" for text in values]
+    problems = list(problems) if problems is not None else [""] * len(values)
+    errors = [problem or ("empty text" if not text.strip() else "") for text, problem in zip(values, problems,
+                                                                                              strict=True)]
     return _table("text", values, probs, subject.classes, errors)
 
 

@@ -122,17 +122,18 @@ def _csv_of_texts(studio: Studio, subject: Any, run_id: str) -> None:
     if state.get("predict_csv_result", {}).get("signature") != signature:
         with user_errors(f"Cannot predict on {upload.name}: "), st.spinner("Predicting..."), \
                 staged_file(studio.ws.staging_dir, upload.name, upload.getvalue()) as path:
-            used, texts = read_texts(path, column.strip() or None)
-            state["predict_csv_result"] = {"signature": signature, "column": used,
-                                           "table": prediction.texts(subject, texts)}
+            read = read_texts(path, column.strip() or None)
+            state["predict_csv_result"] = {"signature": signature, "column": read.column,
+                                           "table": prediction.texts(subject, read.texts, read.problems)}
     stored = state.get("predict_csv_result")
     if not stored or stored["signature"] != signature:
         return
     table: pd.DataFrame = stored["table"]
     st.caption(f"{len(table)} text(s) from column **{stored['column']}**.")
-    empty = int((table["error"] != "").sum())
-    if empty:
-        st.warning(f"{empty} row(s) have an empty text; their predictions mean nothing.", icon=":material/warning:")
+    flagged = table[table["error"] != ""]
+    if len(flagged):
+        st.warning(f"{len(flagged)} row(s) to distrust (see the error column): "
+                   + "; ".join(dict.fromkeys(flagged["error"].head(5))), icon=":material/warning:")
     counts = table["predicted"].value_counts()
     st.bar_chart(counts, horizontal=True, x_label="texts", y_label="predicted class")
     _table_and_download(table, run_id, "texts")

@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-__all__ = ["BadRowsError", "LengthBuckets", "TextModality", "TokenisedTexts", "preview", "read_texts"]
+__all__ = ["BadRowsError", "LengthBuckets", "TextModality", "TextsToPredict", "TokenisedTexts", "preview",
+           "read_texts"]
 
 _SUFFIXES = (".csv", ".tsv", ".tab", ".txt")
 _TAB_SUFFIXES = (".tsv", ".tab")
@@ -181,15 +182,32 @@ def preview(source: Path, options: dict[str, Any] | None = None) -> dict[str, An
     }
 
 
-def read_texts(source: Path, column: str | None = None) -> tuple[str, list[str]]:
+@dataclass(frozen=True)
+class TextsToPredict:
+    """A file's texts to predict on: the column read, the texts in row order, and per row what went
+    wrong reading it ("" when nothing did), so a prediction table can say which rows to distrust."""
+
+    column: str
+    texts: list[str]
+    problems: list[str]
+
+
+def read_texts(source: Path, column: str | None = None) -> TextsToPredict:
     """The texts of one column of a CSV or TSV to predict on (the named one, else the suggested text
     column), read with the same encoding and delimiter detection and limits as a dataset and stripped
     as training texts were; rows keep their order and any label column is ignored. Unlike a dataset it
-    may hold one column: a CSV with a header row, or a .txt file of one text per line without one."""
+    may hold one column: a CSV with a header row, or a .txt file of one text per line without one.
+    A row with more fields than the header (a stray delimiter inside a text) is read by the header's
+    columns, and its problem says so."""
     table = _read_table(Path(source), one_column=True)
     text_col, _ = _suggest(table, column)
-    index = table.columns.index(text_col)
-    return text_col, [cells[index].strip() if index < len(cells) else "" for _, cells in table.rows]
+    index, width = table.columns.index(text_col), len(table.columns)
+    texts, problems = [], []
+    for line, cells in table.rows:
+        texts.append(cells[index].strip() if index < len(cells) else "")
+        extra = any(cell.strip() for cell in cells[width:])
+        problems.append(f"line {line}: {len(cells)} fields, the header has {width}" if extra else "")
+    return TextsToPredict(text_col, texts, problems)
 
 
 # ---- tensors for a model -------------------------------------------------------------------------------

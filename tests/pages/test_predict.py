@@ -57,7 +57,7 @@ def test_a_csv_of_texts_is_predicted_row_by_row(ws: Workspace, store: Store, tex
     assert probs.round(6).tolist() == [1.0, 1.0, 1.0]
     assert table["error"].tolist() == ["", "", "empty text"]
     assert any("3 text(s) from column **comment**" in c.value for c in at.caption)
-    assert any("1 row(s) have an empty text" in w.value for w in at.warning)
+    assert any("1 row(s) to distrust (see the error column): empty text" in w.value for w in at.warning)
     assert at.get("download_button")
 
     at.text_input(key="predict_csv_column").set_value("review").run()

@@ -25,6 +25,8 @@ def test_text_rows_keep_their_order_and_flag_empty_texts() -> None:
     assert table["confidence"].tolist() == [0.8, 0.9, 0.9]
     assert table["p(yes)"].tolist() == [0.8, 0.1, 0.1]
     assert table["error"].tolist() == ["", "empty text", ""]
+    flagged = prediction.texts(_Counting(), ["yes", "no"], problems=["", "line 3: 3 fields, the header has 2"])
+    assert flagged["error"].tolist() == ["", "line 3: 3 fields, the header has 2"]
 
 
 def test_no_texts_is_an_empty_table_and_too_many_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -256,22 +256,25 @@ def test_datasets_add_passes_the_column_choice_and_keeps_it(ws: Workspace, store
 def test_texts_to_predict_may_be_one_column(tmp_path: Path) -> None:
     quoted = tmp_path / "new.csv"
     quoted.write_text('review\n"first line\nsecond line, with a comma"\n\nplain one\n', encoding="utf-8")
-    assert read_texts(quoted) == ("review", ["first line\nsecond line, with a comma", "plain one"])
+    read = read_texts(quoted)
+    assert (read.column, read.texts) == ("review", ["first line\nsecond line, with a comma", "plain one"])
+    assert read.problems == ["", ""]
     lines = tmp_path / "new.txt"
     lines.write_bytes("Works, mostly\n\n  café au lait  \n".encode("cp1252"))
-    assert read_texts(lines) == ("text", ["Works, mostly", "café au lait"])
+    assert (read_texts(lines).column, read_texts(lines).texts) == ("text", ["Works, mostly", "café au lait"])
     # the suggested text column of a wider file, or the one named
     wide = _write(tmp_path / "wide.csv", [(str(i), text, label) for i, (text, label) in enumerate(_rows())],
                   header=("id", "comment", "sentiment"))
-    assert read_texts(wide)[0] == "comment" and read_texts(wide, "SENTIMENT")[0] == "sentiment"
+    assert read_texts(wide).column == "comment" and read_texts(wide, "SENTIMENT").column == "sentiment"
     with pytest.raises(GlassboxError, match="has no column 'nope'"):
         read_texts(wide, "nope")
-    # one ragged row in twenty does not turn a table into one column
+    # one ragged row in twenty does not turn a table into one column, and it is flagged
     ragged = tmp_path / "ragged.csv"
     ragged.write_text("id,comment\n" + "".join(f"{i},text {i}\n" for i in range(19)) + "19,oops, a comma\n",
                       encoding="utf-8")
-    column, texts = read_texts(ragged)
-    assert column == "comment" and texts[:2] == ["text 0", "text 1"] and len(texts) == 20
+    read = read_texts(ragged)
+    assert read.column == "comment" and read.texts[:2] == ["text 0", "text 1"] and len(read.texts) == 20
+    assert read.problems[:19] == [""] * 19 and read.problems[19] == "line 21: 3 fields, the header has 2"
     # a dataset still needs a label column
     with pytest.raises(GlassboxError, match="no delimiter splits the header"):
         _ingest(quoted, tmp_path)
