@@ -218,8 +218,7 @@ def _explain(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     """Explain one image with a finished run's model: overlay PNG, prediction and faithfulness figures."""
     from core.artifacts import RunFiles
     from core.data.images import load_image
-    from core.explain import ExplainOptions, explain, faithfulness, methods, rendering, resolve_target
-    from core.explain.images import ImageModel
+    from core.explain import ExplainOptions, explain, faithfulness, load_subject, methods, rendering, resolve_target
 
     run = store.get_run(args.run_id)
     if run.status != "completed":
@@ -235,7 +234,7 @@ def _explain(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
         raise GlassboxError(f"{source}: no such file")
     options = ExplainOptions(ig_steps=args.steps, ig_baseline=args.baseline, smoothgrad=args.smoothgrad,
                              occlusion_window=args.window, occlusion_stride=args.stride).validate()
-    subject = ImageModel.from_run(RunFiles(ws.run_dir(run.id)), ws.cache_dir)
+    subject = load_subject(RunFiles(ws.run_dir(run.id)), ws.cache_dir)
     inputs = subject.tensor(load_image(source))
     probs = subject.probabilities(inputs)[0]
     predicted = int(probs.argmax())
@@ -262,15 +261,15 @@ def _explain(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
 def _explain_text(args: argparse.Namespace, ws: Workspace, run_id: str) -> int:
     """Explain one text with a finished run's model: word scores, prediction and the deletion check."""
     from core.artifacts import RunFiles
-    from core.explain import ExplainOptions, methods
-    from core.explain.text import TextModel, explain_text
+    from core.explain import ExplainOptions, load_subject, methods
+    from core.explain.text import explain_text
 
     if not args.text:
         raise GlassboxError('give --text "...": the text to explain')
     method = args.method or "ig"
     methods("text").get(method)  # an unknown method fails before the model loads
     options = ExplainOptions(ig_steps=args.steps).validate()
-    subject = TextModel.from_run(RunFiles(ws.run_dir(run_id)), ws.cache_dir)
+    subject = load_subject(RunFiles(ws.run_dir(run_id)), ws.cache_dir)
     value = {"run_id": run_id, **explain_text(subject, args.text, method, args.target, options, args.top_k)}
     shown = ", ".join(f"{word} ({score:+.3f})" for word, score in value["top_words"]["for"][:5]) or "none"
     check = value["faithfulness"]
