@@ -48,6 +48,12 @@ class RunFiles:
         return self.root / "predictions.json"
 
     @property
+    def test_predictions(self) -> Path:
+        """Test-set predictions of the best model, same schema as `predictions`; only for a dataset
+        whose own split has a test part (`core.data.split_for`), never mixed into validation."""
+        return self.root / "test_predictions.json"
+
+    @property
     def log(self) -> Path:
         return self.root / "worker.log"
 

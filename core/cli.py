@@ -20,6 +20,8 @@ from typing import Any, NoReturn
 
 from core import datasets, runs
 from core.config import MODES, TrainConfig
+from core.data import BadFilesError
+from core.data.labels import MERGE_OPTION
 from core.errors import GlassboxError
 from core.store import Store
 from core.workspace import Workspace
@@ -42,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         ws = Workspace.from_env()
         return args.handler(args, ws, Store(ws.db_path))
+    except BadFilesError as exc:
+        return _fail(f"{exc}; fix them, or add --drop-bad to leave them out")
     except GlassboxError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
@@ -144,9 +148,13 @@ def _dataset_for(args: argparse.Namespace, ws: Workspace, store: Store) -> str:
     return datasets.resolve(store, args.data).id
 
 
-def _ingest_options(args: argparse.Namespace) -> dict[str, str]:
-    """Dataset-level choices (which columns hold the text and the label) go to ingest, not the run config."""
-    return {key: getattr(args, key) for key in ("text_column", "label_column") if getattr(args, key)}
+def _ingest_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Dataset-level choices (which columns hold the text and the label, merging similar labels) go to
+    ingest, not the run config."""
+    options: dict[str, Any] = {key: getattr(args, key) for key in ("text_column", "label_column") if getattr(args, key)}
+    if args.merge_similar_labels:
+        options[MERGE_OPTION] = True
+    return options
 
 
 def _follow(args: argparse.Namespace, ws: Workspace, store: Store, run_id: str) -> int:
@@ -217,7 +225,7 @@ def _runs_logs(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
 def _explain(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     """Explain one image with a finished run's model: overlay PNG, prediction and faithfulness figures."""
     from core.artifacts import RunFiles
-    from core.data.images import load_image
+    from core.data.pictures import load_image
     from core.explain import ExplainOptions, explain, faithfulness, load_subject, methods, rendering, resolve_target
 
     run = store.get_run(args.run_id)
@@ -235,7 +243,7 @@ def _explain(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     options = ExplainOptions(ig_steps=args.steps, ig_baseline=args.baseline, smoothgrad=args.smoothgrad,
                              occlusion_window=args.window, occlusion_stride=args.stride).validate()
     subject = load_subject(RunFiles(ws.run_dir(run.id)), ws.cache_dir)
-    inputs = subject.tensor(load_image(source))
+    inputs = subject.tensor(load_image(source, subject.image_size))
     probs = subject.probabilities(inputs)[0]
     predicted = int(probs.argmax())
     target = resolve_target(subject.classes, args.target, predicted)
@@ -302,8 +310,8 @@ def _predict(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     elif args.text:
         raise GlassboxError(f"run {run.id} classifies {run.modality}: give image files or folders, not --text")
     else:
-        paths, source = _images_to_predict(args.inputs), None
-        table = prediction.images(load_subject(files, ws.cache_dir), paths)
+        (paths, names), source = _images_to_predict(args.inputs), None
+        table = prediction.images(load_subject(files, ws.cache_dir), paths, names)
     out = Path(args.out) if args.out else None
     if out is None and source is not None:
         out = ws.run_dir(run.id) / "predictions" / f"{source.stem}.csv"
@@ -345,25 +353,31 @@ def _texts_to_predict(args: argparse.Namespace) -> tuple[list[str], list[str] | 
     return read.texts, read.problems, source
 
 
-def _images_to_predict(inputs: Sequence[str]) -> list[Path]:
-    """Image files as given, and the images inside folders (sorted, all depths): a folder of new
-    photos is the usual batch."""
-    from core.prediction import IMAGE_SUFFIXES
+def _images_to_predict(inputs: Sequence[str]) -> tuple[list[Path], list[str]]:
+    """The files to predict on and their row names. A folder (the usual batch of new photos) is read as
+    upload reads one (`list_files`): every file at any depth but OS litter, whatever its extension, named
+    by its path inside the folder; a file given alone is named as given. Non-images get a row with the
+    reason."""
+    from core.data.pictures import list_files
 
     if not inputs:
         raise GlassboxError("give one or more image files or folders to predict on")
     paths: list[Path] = []
+    names: list[str] = []
     for name in inputs:
         path = Path(name)
         if path.is_dir():
-            paths += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            inside = list_files(path)
+            paths += [path / rel for rel in inside]
+            names += inside
         elif path.is_file():
             paths.append(path)
+            names.append(name)
         else:
             raise GlassboxError(f"{path}: no such file or folder")
     if not paths:
-        raise GlassboxError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {', '.join(inputs)}")
-    return paths
+        raise GlassboxError(f"no files to predict on in {', '.join(inputs)}")
+    return paths, names
 
 
 def _progress_printer(label: str) -> Callable[[float], None]:
@@ -471,6 +485,8 @@ def _build_parser() -> argparse.ArgumentParser:
 def _column_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-column", help="text data: the column holding the texts (default: suggested)")
     parser.add_argument("--label-column", help="text data: the column holding the labels (default: suggested)")
+    parser.add_argument("--merge-similar-labels", action="store_true",
+                        help="make labels that differ only by case, spaces or accents one class")
 
 
 def _json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -17,14 +17,12 @@ import pandas as pd
 
 from core.errors import GlassboxError
 
-__all__ = ["IMAGE_SUFFIXES", "MAX_INPUTS", "images", "texts"]
+__all__ = ["MAX_INPUTS", "images", "texts"]
 
 MAX_INPUTS = 100_000
 """Inputs per batch: a bound on time and memory that no hand-made batch reaches."""
 
 _CHUNK = 64  # images decoded and classified together
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 def texts(subject: Any, inputs: Sequence[str], problems: Sequence[str] | None = None) -> pd.DataFrame:
@@ -41,12 +39,13 @@ def texts(subject: Any, inputs: Sequence[str], problems: Sequence[str] | None = 
 
 
 def images(subject: Any, paths: Sequence[Path], names: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per image file (named by `names`, default the file names): unreadable ones keep their
-    row, with no prediction and the reason in `error`. Files are decoded a chunk at a time, so a folder
+    """One row per file (named by `names`, default the file names): files that are no usable image keep
+    their row, with no prediction and the reason in `error` ("truncated JPEG"). Images are decoded as
+    the run's validation decoded them (reduced to the model's input size), a chunk at a time, so a folder
     of thousands of photos never sits in memory as tensors all at once."""
     import torch
 
-    from core.data.images import load_image
+    from core.data.pictures import UnreadableImage, load_image
 
     _check_count(len(paths))
     names = list(names) if names is not None else [Path(p).name for p in paths]
@@ -57,10 +56,10 @@ def images(subject: Any, paths: Sequence[Path], names: Sequence[str] | None = No
         tensors: list[torch.Tensor] = []
         for index in range(start, min(start + _CHUNK, len(paths))):
             try:
-                tensors.append(subject.tensor(load_image(Path(paths[index]))))
+                tensors.append(subject.tensor(load_image(Path(paths[index]), subject.image_size)))
                 read.append(index)
-            except GlassboxError as exc:
-                errors[index] = str(exc)
+            except UnreadableImage as exc:
+                errors[index] = exc.reason
         if tensors:
             probs[read] = subject.probabilities(torch.cat(tensors))
     return _table("image", names, probs, subject.classes, errors)

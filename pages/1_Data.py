@@ -16,6 +16,8 @@ import streamlit as st
 from core import datasets
 from core.config import TrainConfig
 from core.data import BadFilesError
+from core.data.labels import MERGE_OPTION
+from core.data.reading import DELIMITER_NAMES
 from core.errors import GlassboxError
 from core.store import DatasetRecord
 from ui import charts, formatting, thumbnails
@@ -32,7 +34,6 @@ SAMPLES = {
                          "888 Drugs.com patient reviews labelled positive or negative (UCI, CC BY 4.0)"),
 }
 MAX_CLASSES_SHOWN = 12
-_DELIMITERS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 state = st.session_state
 
 
@@ -51,12 +52,13 @@ def _add(filename: str, data: bytes | None, *, source: Path | None = None, name:
     try:
         with st.spinner(f"Checking {filename}..."):
             if source is not None:
-                record = datasets.add(studio.ws, studio.store, source, name=name, drop_bad=drop_bad)
+                record = datasets.add(studio.ws, studio.store, source, name=name, drop_bad=drop_bad,
+                                      options=_ingest_options(columns=False))
             else:
                 assert data is not None
                 with staged_file(studio.ws.staging_dir, filename, data) as path:
                     record = datasets.add(studio.ws, studio.store, path, drop_bad=drop_bad,
-                                          options=_column_choice())
+                                          options=_ingest_options(columns=True))
     except BadFilesError as exc:
         state["pending_upload"] = {"filename": filename, "data": data, "source": source, "name": name,
                                    "bad": exc.bad}
@@ -72,10 +74,14 @@ def _add(filename: str, data: bytes | None, *, source: Path | None = None, name:
                       f"{len(record.info['classes'])} classes{note}.")
 
 
-def _column_choice() -> dict[str, str]:
-    """For a CSV of texts: the columns the user named; blank ones are suggested by the library."""
-    names = {"text_column": state.get("csv_text_column", ""), "label_column": state.get("csv_label_column", "")}
-    return {key: value.strip() for key, value in names.items() if value and value.strip()}
+def _ingest_options(*, columns: bool) -> dict[str, Any]:
+    """The user's choices for ingest: merging similar labels and, for an uploaded CSV of texts
+    (`columns`), the columns they named (blank ones are suggested by the library)."""
+    options: dict[str, Any] = {MERGE_OPTION: True} if state.get("merge_similar_labels") else {}
+    if columns:
+        names = {"text_column": state.get("csv_text_column", ""), "label_column": state.get("csv_label_column", "")}
+        options.update({key: value.strip() for key, value in names.items() if value and value.strip()})
+    return options
 
 
 def _choose(action: str) -> None:
@@ -104,6 +110,9 @@ upload_col, sample_col = st.columns([3, 2], gap="large")
 with upload_col:
     uploaded = st.file_uploader("Upload a zip of labelled images, or a CSV of texts",
                                 type=["zip", "csv", "tsv", "txt"], key=f"upload-{state.get('upload_round', 0)}")
+    st.checkbox("Merge labels that differ only by case, spaces or accents", key="merge_similar_labels",
+                help="'Cat', 'cat' and 'cat ' become one class. Leave it off if they are different classes; "
+                     "Glassbox names such labels after an upload either way.")
     with st.expander("Columns of a text CSV (optional)"):
         left, right = st.columns(2)
         left.text_input("Text column", key="csv_text_column", placeholder="suggested from the file")
@@ -215,9 +224,11 @@ with stats_col:
             st.caption(f"Tokens of {length['tokenizer']}'s tokenizer, [CLS] and [SEP] included; other backbones "
                        f"split words a little differently. Median {length['words_median']:.0f} words.")
     if "encoding" in info:
-        st.caption(f"Read as {info['encoding']}, {_DELIMITERS.get(info['delimiter'], repr(info['delimiter']))}-"
-                   f"separated: texts from column **{info['text_column']}**, labels from **{info['label_column']}** "
+        st.caption(f"Read as {info['encoding']}, delimiter: {DELIMITER_NAMES.get(info['delimiter'], info['delimiter'])}"
+                   f"; texts from column **{info['text_column']}**, labels from **{info['label_column']}** "
                    f"(columns: {', '.join(info.get('columns', []))}).")
+        for note in info.get("reading", []):
+            st.caption(note)
     size = info.get("size", {})
     if size:
         st.markdown("**Image size (px)**")

@@ -60,6 +60,14 @@ cols[1].metric("Macro F1", formatting.percent(report["macro_f1"]),
 cols[2].metric(f"Validation {noun}", len(labels))
 cols[3].metric("Best epoch", run.metrics.get("best_epoch", "—"))
 st.caption(f"Scores of the best epoch's model on the validation {noun}, which it never trained on.")
+if "test_accuracy" in run.metrics:  # the dataset came with its own test split
+    st.subheader("Test set")
+    cols = st.columns(4)
+    cols[0].metric("Test accuracy", formatting.percent(run.metrics["test_accuracy"]))
+    cols[1].metric("Test macro F1", formatting.percent(run.metrics["test_macro_f1"]))
+    cols[2].metric(f"Test {noun}", run.metrics.get("test_items", "—"))
+    st.caption(f"The same model on the dataset's own test {noun}, scored once after training: unlike validation, "
+               "they played no part in choosing the best epoch. Everything below is about validation.")
 
 st.subheader("Per class")
 st.dataframe(

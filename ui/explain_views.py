@@ -22,7 +22,7 @@ from PIL import Image
 from plotly.subplots import make_subplots
 
 from core.artifacts import RunFiles
-from core.data.images import load_image
+from core.data.pictures import load_image
 from core.errors import GlassboxError
 from core.explain import Explainable, explain, load_subject, methods, rendering
 from core.explain.faithfulness import Faithfulness
@@ -157,7 +157,7 @@ def map_thumbnails(subject: ImageModel, paths: Sequence[Path], targets: Sequence
     thumbnails: list[bytes | None] = []
     for path, target in zip(paths, targets, strict=True):
         try:
-            inputs = subject.tensor(load_image(path))
+            inputs = subject.tensor(load_image(path, subject.image_size))
         except GlassboxError:  # the file changed or vanished since ingest: a gap, not an error page
             thumbnails.append(None)
             continue

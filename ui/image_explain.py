@@ -14,7 +14,7 @@ from typing import Any
 import streamlit as st
 from PIL import Image
 
-from core.data.images import load_image
+from core.data.pictures import SUFFIXES, load_image
 from core.explain import BASELINES, ExplainOptions, explain, faithfulness, methods
 from core.explain.images import ImageModel, occlusion_geometry
 from ui import explain_views, run_picker, thumbnails
@@ -27,7 +27,7 @@ PER_ROW = 6
 TOP_K = 5
 SENSITIVITY_SAMPLES = 3
 BASELINE_TITLES = {"black": "Black image", "blurred": "Blurred copy", "noise": "Uniform noise"}
-UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp"]
+UPLOAD_TYPES = [suffix.lstrip(".") for suffix in SUFFIXES]
 
 
 def _faithfulness_figures(figures: faithfulness.Faithfulness, method: str) -> None:
@@ -50,10 +50,10 @@ def _faithfulness_figures(figures: faithfulness.Faithfulness, method: str) -> No
     st.plotly_chart(explain_views.curves(figures), key=f"explain_curves-{method}")
 
 
-def _read_upload(studio: Studio, upload: Any) -> Image.Image:
+def _read_upload(studio: Studio, upload: Any, image_size: int) -> Image.Image:
     """Uploads go through the same decoder and guards as datasets, which read files."""
     with staged_file(studio.ws.staging_dir, upload.name, upload.getvalue()) as path:
-        return load_image(path)
+        return load_image(path, image_size)
 
 
 def show(studio: Studio, picked: run_picker.Picked) -> None:
@@ -110,13 +110,13 @@ def show(studio: Studio, picked: run_picker.Picked) -> None:
         position = st.selectbox("Image", positions, key=item_key,
                                 format_func=lambda i: f"{refs[int(report['items'][i])]} · {_caption(i)}")
         with user_errors("Cannot read this image: "):
-            image = load_image(dataset_dir / refs[int(report["items"][position])])
+            image = load_image(dataset_dir / refs[int(report["items"][position])], subject.image_size)
         image_id, true_class = f"val-{position}", int(report["labels"][position])
     else:
         upload = st.file_uploader("Upload an image", type=UPLOAD_TYPES, key="explain_upload")
         if upload is not None:
             with user_errors("Cannot read this image: "):
-                image = _read_upload(studio, upload)
+                image = _read_upload(studio, upload, subject.image_size)
             image_id = f"upload-{upload.file_id}"
     if image is None:
         return

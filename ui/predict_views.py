@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from core import prediction
+from core.data.pictures import SUFFIXES
 from core.data.text import read_texts
 from core.explain.text import explain_text
 from ui import explain_views, run_picker, text_explain, thumbnails
@@ -45,7 +46,7 @@ def images(studio: Studio, picked: run_picker.Picked) -> None:
     subject = explain_views.model_or_message(picked.files, studio.ws.cache_dir)
     if subject is None:
         return
-    uploads = st.file_uploader("Images to classify", type=[s.lstrip(".") for s in prediction.IMAGE_SUFFIXES],
+    uploads = st.file_uploader("Images to classify", type=[suffix.lstrip(".") for suffix in SUFFIXES],
                                accept_multiple_files=True, key="predict_images")
     if not uploads:
         st.caption("Upload one or more images: each gets the model's prediction and a map of where it looked.")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.data.base import BadFilesError, Modality, Split, stratified_split
+from core.data.base import BadFilesError, Modality, Split, split_for, stratified_split
 from core.errors import GlassboxError
 from core.registry import Registry
 
 MODALITIES: Registry[Modality] = Registry("modality")
 
-__all__ = ["MODALITIES", "BadFilesError", "Modality", "Split", "modality", "detect", "stratified_split"]
+__all__ = ["MODALITIES", "BadFilesError", "Modality", "Split", "modality", "detect", "split_for", "stratified_split"]
 
 
 def modality(name: str) -> Modality:

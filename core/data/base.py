@@ -1,15 +1,19 @@
-"""What every modality provides, and the pieces they share (the stratified split, the bad-files refusal).
+"""What every modality provides, and the pieces they share (the split, the bad-files refusal).
 
 A modality turns an upload into a validated dataset folder (`ingest`) and that folder into torch
 datasets for a model (`datasets`). Images, text, tables and series are each one module registering
 one `Modality`.
+
+A dataset folder holds `items.csv` (one row per item: its reference and label, `write_items`) and,
+when the upload came split by its author (train/valid/test folders), `split.csv` (each item's part,
+`write_split`) with `info["split"]` saying so. `split_for` gives a run its split either way.
 """
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -18,18 +22,26 @@ import numpy as np
 from core.config import TrainConfig
 from core.errors import GlassboxError
 
+_MAX_LISTED = 5  # names listed in a message; the rest are counted
+
 if TYPE_CHECKING:  # torch stays out of light commands (listing, validating) until a model is needed
     from torch import nn
     from torch.utils.data import Dataset
 
 
 class BadFilesError(GlassboxError):
-    """Some files cannot be used; the user decides to drop them (ingest again with drop_bad) or cancel."""
+    """Some files (or rows: `noun`) cannot be used; `bad` holds (name, reason) pairs. The user decides:
+    ingest again with drop_bad, or fix them. The message names each with its reason, e.g.
+    "2 files cannot be used: cat/a.jpg (truncated JPEG), dog/b.jpg (empty file)"."""
+
+    noun = "file"
 
     def __init__(self, bad: list[tuple[str, str]]) -> None:
         self.bad = bad
-        names = ", ".join(name for name, _ in bad[:5]) + (" ..." if len(bad) > 5 else "")
-        super().__init__(f"{len(bad)} file(s) cannot be used: {names}")
+        shown = ", ".join(f"{name} ({reason})" for name, reason in bad[:_MAX_LISTED])
+        more = f" and {len(bad) - _MAX_LISTED} more" if len(bad) > _MAX_LISTED else ""
+        plural = "" if len(bad) == 1 else "s"
+        super().__init__(f"{len(bad)} {self.noun}{plural} cannot be used: {shown}{more}")
 
 
 def write_items(dest: Path, item_column: str, rows: Iterable[tuple[str, str]]) -> None:
@@ -83,10 +95,18 @@ def balance_warnings(counts: dict[str, int], unit: str, few: int, imbalance: flo
     return problems
 
 
+SPLIT_PARTS = ("train", "val", "test")
+
+
 @dataclass(frozen=True)
 class Split:
+    """Item indices (into items.csv's order) per part. `test` is only filled by a split the user made;
+    `source` says where the split came from: "stratified" (made by `stratified_split`) or "folders"."""
+
     train: list[int]
     val: list[int]
+    test: list[int] = field(default_factory=list)
+    source: str = "stratified"
 
 
 def stratified_split(labels: Sequence[int], val_fraction: float, seed: int) -> Split:
@@ -103,6 +123,47 @@ def stratified_split(labels: Sequence[int], val_fraction: float, seed: int) -> S
         val.extend(int(i) for i in idx[:n_val])
         train.extend(int(i) for i in idx[n_val:])
     return Split(train=sorted(train), val=sorted(val))
+
+
+def write_split(dest: Path, item_column: str, rows: Iterable[tuple[str, str]]) -> None:
+    """Keep the split an upload came with as `split.csv` (item, split): the rows of items.csv in its
+    order, each with its part ("train", "val" or "test"). The modality also records it in the
+    dataset's info as `info["split"]` ({"source": "folders", "counts": {part: n}, ...})."""
+    with open(dest / "split.csv", "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([item_column, "split"])
+        writer.writerows(rows)
+
+
+def split_for(modality: Modality, dataset_dir: Path, info: dict[str, Any], config: TrainConfig) -> Split:
+    """The split a run trains on: the one the dataset keeps (`write_split`) when it has one, else
+    `stratified_split` of all items with the config's validation fraction and seed. A kept split
+    without validation items gets them set aside from its training items the same stratified way.
+
+    Raises GlassboxError when split.csv is missing or no longer matches items.csv."""
+    dataset_dir = Path(dataset_dir)
+    labels = modality.labels(dataset_dir, info)
+    if "split" not in info:
+        return stratified_split(labels, config.val_fraction, config.seed)
+    parts = _read_split(dataset_dir, modality.items(dataset_dir, info))
+    by_part = {part: [i for i, p in enumerate(parts) if p == part] for part in SPLIT_PARTS}
+    train, val = by_part["train"], by_part["val"]
+    if not val:
+        carved = stratified_split([labels[i] for i in train], config.val_fraction, config.seed)
+        train, val = [train[i] for i in carved.train], [train[i] for i in carved.val]
+    return Split(train=train, val=val, test=by_part["test"], source=info["split"]["source"])
+
+
+def _read_split(dataset_dir: Path, items: list[str]) -> list[str]:
+    damaged = f"dataset {dataset_dir.name}: split.csv is missing or does not match items.csv"
+    try:
+        with open(dataset_dir / "split.csv", encoding="utf-8", newline="") as fh:
+            rows = list(csv.reader(fh))[1:]
+    except (OSError, csv.Error) as exc:
+        raise GlassboxError(f"{damaged} ({exc})") from None
+    if [row[0] for row in rows if row] != items or any(len(row) != 2 or row[1] not in SPLIT_PARTS for row in rows):
+        raise GlassboxError(damaged)
+    return [row[1] for row in rows]
 
 
 class Modality(Protocol):
@@ -140,4 +201,5 @@ class Modality(Protocol):
     def datasets(
         self, dataset_dir: Path, info: dict[str, Any], config: TrainConfig, split: Split, model: nn.Module
     ) -> tuple[Dataset, Dataset]:
-        """Train and validation datasets yielding (input, label) ready for `model`."""
+        """Train and validation datasets yielding (input, label) ready for `model`; `split.test` is
+        not read: the loop asks for a test set as the validation part of `Split(train=[], val=test)`."""

@@ -1,5 +1,5 @@
-"""Images as tensors for a model: timm's preprocessing for the model, augmentation presets, and
-decoded images kept in memory when they fit.
+"""Images as tensors for a model: timm's preprocessing for the model, augmentation presets, and every
+image of a dataset decoded once per input size into a memory-mapped cache kept beside the dataset.
 
 Kept apart from `images` (ingest and validation) so that validating an upload never imports torch.
 """
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +19,13 @@ from torch.utils.data import Dataset
 
 from core.config import TrainConfig
 from core.data.base import Split
-from core.data.images import load_image
+from core.data.pictures import DecodedImages
 
 Transform = Callable[[Image.Image], torch.Tensor]
 
-_MEMORY_BUDGET = 1 << 30  # decoded RGB bytes under which a dataset is kept in memory
-_WORKERS = min(4, os.cpu_count() or 1)
+# DataLoader worker processes per loader: the transforms of one batch run while the model trains on the
+# previous one; one core is left to the training process itself.
+_LOADER_WORKERS = min(8, (os.cpu_count() or 1) - 1)
 _AUGMENTATIONS: dict[str, dict[str, Any]] = {
     "light": {"scale": (0.8, 1.0), "hflip": 0.5, "color_jitter": None},
     "medium": {"scale": (0.5, 1.0), "hflip": 0.5, "color_jitter": 0.2},
@@ -41,22 +41,17 @@ _AUGMENTATIONS: dict[str, dict[str, Any]] = {
 
 
 def datasets(
-    paths: list[Path], labels: list[int], info: dict[str, Any], config: TrainConfig, split: Split, model: nn.Module
+    dataset_dir: Path, items: list[str], labels: list[int], config: TrainConfig, split: Split, model: nn.Module
 ) -> tuple[Dataset, Dataset]:
-    """Decoded images are shared by both datasets when they fit in memory: decoding (not the
-    transforms) dominates a small dataset's epoch, and it would be repeated every epoch."""
-    used = sorted(set(split.train) | set(split.val))
-    cache: dict[int, Image.Image] | None = None
-    if int(info["size"]["total_pixels"]) * 3 <= _MEMORY_BUDGET:
-        with ThreadPoolExecutor(_WORKERS) as pool:
-            cache = dict(zip(used, pool.map(load_image, [paths[i] for i in used]), strict=True))
+    """Train and validation datasets of the dataset's images (`items`: paths under `dataset_dir`, in item
+    order) read from its decode cache at the run's input size (`DecodedImages`, built on first use):
+    decoding full-size photos, not the transforms, dominated an epoch, and was repeated every epoch."""
+    decoded = DecodedImages.open(Path(dataset_dir), items, config.image_size)
 
     def subset(indices: list[int], transform: Transform) -> _ImageDataset:
-        images = [cache[i] for i in indices] if cache is not None else None
-        return _ImageDataset([paths[i] for i in indices], [labels[i] for i in indices], transform, images)
+        return _ImageDataset(decoded, indices, [labels[i] for i in indices], transform)
 
-    train = subset(split.train, _train_transform(model, config))
-    return train, subset(split.val, eval_transform(model, config))
+    return subset(split.train, _train_transform(model, config)), subset(split.val, eval_transform(model, config))
 
 
 def eval_transform(model: nn.Module, config: TrainConfig) -> Transform:
@@ -68,20 +63,19 @@ def eval_transform(model: nn.Module, config: TrainConfig) -> Transform:
 
 
 class _ImageDataset(Dataset):
-    def __init__(
-        self, paths: list[Path], labels: list[int], transform: Transform, images: list[Image.Image] | None
-    ) -> None:
-        self._paths = paths
+    loader_workers = _LOADER_WORKERS  # read by the training loop's DataLoader
+
+    def __init__(self, decoded: DecodedImages, indices: list[int], labels: list[int], transform: Transform) -> None:
+        self._decoded = decoded
+        self._indices = indices
         self._labels = labels
         self._transform = transform
-        self._images = images
 
     def __len__(self) -> int:
-        return len(self._paths)
+        return len(self._indices)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        image = self._images[index] if self._images is not None else load_image(self._paths[index])
-        return self._transform(image), self._labels[index]
+        return self._transform(self._decoded[self._indices[index]]), self._labels[index]
 
 
 def _data_config(model: nn.Module, config: TrainConfig) -> dict[str, Any]:

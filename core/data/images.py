@@ -1,49 +1,46 @@
 """The "images" modality: a zip or folder of pictures, labelled by folder or by a labels.csv.
 
-Ingest decodes every image once, exactly as training will, so a dataset that was accepted never
-fails half-way through an epoch; what is merely suspicious (few images, imbalance, duplicates) is
-reported as a warning rather than refused, because only the user knows whether it matters.
+Ingest decodes every image once (at a small size, but reading every byte: `core.data.pictures`), so a
+dataset that was accepted never fails half-way through an epoch; what is merely suspicious (few images,
+imbalance, duplicates) is reported as a warning rather than refused, because only the user knows
+whether it matters.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
-import functools
-import hashlib
-import io
 import os
 import re
 import shutil
 import statistics
 import unicodedata
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from PIL import Image, ImageOps
-
 from core.config import TrainConfig
-from core.data import MODALITIES
-from core.data.archive import extract_zip, is_junk
-from core.data.base import BadFilesError, Split, balance_warnings, item_labels, read_items, warning, write_items
+from core.data import MODALITIES, reading
+from core.data import labels as labelling
+from core.data.archive import extract_zip
+from core.data.base import (
+    BadFilesError,
+    Split,
+    balance_warnings,
+    item_labels,
+    read_items,
+    warning,
+    write_items,
+    write_split,
+)
+from core.data.pictures import Checked, DecodedImages, check_all, list_files
 from core.errors import GlassboxError
 
 if TYPE_CHECKING:
     from torch import nn
     from torch.utils.data import Dataset
 
-__all__ = ["ImagesModality", "load_image"]
+__all__ = ["ImagesModality"]
 
-# Only decoders that are pure Pillow code: EPS, for one, would hand the upload to Ghostscript.
-# (Phones' multi-picture JPEGs come through the JPEG plugin, or "MPO" on older Pillow.)
-_WANTED_FORMATS = ("PNG", "JPEG", "MPO", "BMP", "GIF", "TIFF", "WEBP")
-_FORMATS_TEXT = "PNG, JPEG, BMP, GIF, TIFF or WebP"
-# Checked on the header, before decoding, without touching Pillow's process-wide MAX_IMAGE_PIXELS.
-_MAX_PIXELS = 64_000_000
 _LABELS_CSV = "labels.csv"
 _MAX_CSV_BYTES = 64 * 1024**2
 _FEW_IMAGES = 10
@@ -51,8 +48,6 @@ _IMBALANCE = 5.0
 _TINY_SIDE = 16
 _SAMPLES = 8
 _MAX_LISTED = 5
-# Each worker may hold a 64 MP image decoded twice (~0.5 GB): more would risk memory, not gain speed.
-_WORKERS = min(4, os.cpu_count() or 1)
 
 class ImagesModality:
     name = "images"
@@ -65,7 +60,8 @@ class ImagesModality:
     def ingest(
         self, source: Path, dest: Path, *, drop_bad: bool = False, options: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        """See `Modality.ingest`. `options` is accepted for the protocol; images take none yet.
+        """See `Modality.ingest`. `options` may set `merge_similar_labels` (`labels.MERGE_OPTION`): class
+        names that differ only by case, spaces or accents become one class.
 
         Structural refusals (one class, a class of one image) come before the bad-files question,
         so nobody is asked to drop files only to be refused afterwards.
@@ -73,18 +69,23 @@ class ImagesModality:
         source, dest = Path(source), Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
         unpacked = dest / "_unpacked"
+        archive_warnings: list[str] = []
         if source.is_dir():
-            base, files = source, _walk(source)
+            base, files = source, list_files(source)
         elif source.is_file() and source.suffix.lower() == ".zip":
             base = unpacked
-            files = [p.relative_to(unpacked).as_posix() for p in extract_zip(source, unpacked)]
+            extracted = extract_zip(source, unpacked)
+            files = [p.relative_to(unpacked).as_posix() for p in extracted.files]
+            archive_warnings = extracted.warnings
         else:
             raise GlassboxError(f"{source.name}: upload a .zip file or a folder of images")
         if not files:
             raise GlassboxError(f"{source.name} is empty: no files to read")
 
         plan = _plan(base, files)
-        checked = _check_all([base / c.origin for c in plan.candidates])
+        _merge_similar(plan, bool((options or {}).get(labelling.MERGE_OPTION)))
+        plan.problems[:0] = [warning(message) for message in archive_warnings]
+        checked = check_all([base / c.origin for c in plan.candidates], keep_in=dest)
         good = [(c, r) for c, r in zip(plan.candidates, checked, strict=True) if r.reason is None]
         bad = plan.bad + [
             (c.origin, r.reason) for c, r in zip(plan.candidates, checked, strict=True) if r.reason
@@ -94,7 +95,8 @@ class ImagesModality:
             raise BadFilesError(sorted(bad))
 
         folders = _folder_names(sorted({c.label for c, _ in good}))
-        items: list[tuple[str, str, _Checked]] = []
+        items: list[tuple[str, str, Checked]] = []
+        part_of: dict[str, str] = {}
         for cand, result in good:
             rel = PurePosixPath("images", folders[cand.label], *PurePosixPath(cand.stored).parts).as_posix()
             target = dest / rel
@@ -104,10 +106,17 @@ class ImagesModality:
             else:
                 shutil.copyfile(base / cand.origin, target)
             items.append((rel, cand.label, result))
+            part_of[rel] = cand.part
         shutil.rmtree(unpacked, ignore_errors=True)
         items.sort(key=lambda item: item[0])
         write_items(dest, "relpath", [(rel, label) for rel, label, _ in items])
-        return _info(plan, items, sorted(name for name, _ in bad))
+        DecodedImages.adopt(dest, [(rel, result) for rel, _, result in items])  # training decodes nothing again
+        info = _info(plan, items, sorted(name for name, _ in bad))
+        if plan.split_folders:
+            parts = [(rel, label, part_of[rel]) for rel, label, _ in items]
+            info["split"], split_problems = _keep_split(dest, plan, parts)
+            info["problems"].extend(split_problems)
+        return info
 
     def labels(self, dataset_dir: Path, info: dict[str, Any]) -> list[int]:
         return item_labels(dataset_dir, info, "relpath")
@@ -122,8 +131,8 @@ class ImagesModality:
         from core.data import image_pipeline  # torch and timm only where tensors are made
 
         dataset_dir = Path(dataset_dir)
-        paths = [dataset_dir / rel for rel, _ in read_items(dataset_dir, "relpath")]
-        return image_pipeline.datasets(paths, self.labels(dataset_dir, info), info, config, split, model)
+        items = [rel for rel, _ in read_items(dataset_dir, "relpath")]
+        return image_pipeline.datasets(dataset_dir, items, self.labels(dataset_dir, info), config, split, model)
 
     def items(self, dataset_dir: Path, info: dict[str, Any]) -> list[str]:
         return [rel for rel, _ in read_items(Path(dataset_dir), "relpath")]
@@ -132,94 +141,14 @@ class ImagesModality:
 MODALITIES.register("images")(ImagesModality())
 
 
-def load_image(path: Path) -> Image.Image:
-    """An image as the model sees it: EXIF-rotated, RGB, transparency flattened on white; with the
-    same guards as ingest, since prediction also reads files nobody has vetted."""
-    try:
-        rgb, _ = _decode(Path(path))
-    except _Unusable as exc:
-        raise GlassboxError(f"{Path(path).name}: {exc}") from None
-    return rgb
-
-
-# ---- decoding -------------------------------------------------------------------------------------
-
-
-class _Unusable(Exception):
-    """Why a file cannot be used, phrased for the user."""
-
-
-def _decode(path: Path) -> tuple[Image.Image, str]:
-    """(RGB image, original mode). Any exception from a decoder means a bad file, not a bug: Pillow
-    raises anything from OSError to struct.error on malformed input."""
-    try:
-        with Image.open(path, formats=_formats()) as im:
-            width, height = im.size
-            if width * height > _MAX_PIXELS:
-                raise _Unusable(f"too large ({width}x{height} pixels, limit {_MAX_PIXELS // 1_000_000} MP)")
-            im.load()
-            return _to_rgb(im), im.mode
-    except _Unusable:
-        raise
-    except Image.UnidentifiedImageError:
-        raise _Unusable(f"not an image ({_FORMATS_TEXT} expected)") from None
-    except Image.DecompressionBombError:
-        raise _Unusable(f"too large (limit {_MAX_PIXELS // 1_000_000} MP)") from None
-    except Exception as exc:  # any decoder failure, see the docstring
-        raise _Unusable(f"damaged image ({type(exc).__name__}: {exc})") from None
-
-
-@functools.cache
-def _formats() -> tuple[str, ...]:
-    """Asking Pillow for a format it does not register is a KeyError, not a refusal."""
-    Image.init()
-    return tuple(f for f in _WANTED_FORMATS if f in Image.OPEN)
-
-
-def _to_rgb(im: Image.Image) -> Image.Image:
-    """Always a new image (the source is closed by the caller)."""
-    out = ImageOps.exif_transpose(im)
-    if out.mode.startswith("I;16"):
-        # 16-bit greyscale: keep the scale fixed (not stretched per image) so intensities stay comparable.
-        out = Image.fromarray((np.asarray(out, dtype=np.uint32) >> 8).astype(np.uint8), "L")
-    elif out.mode in ("I", "F"):
-        arr = np.asarray(out, dtype=np.float64)
-        low, high = float(arr.min()), float(arr.max())
-        scaled = (arr - low) * (255.0 / (high - low)) if high > low else np.zeros_like(arr)
-        out = Image.fromarray(scaled.astype(np.uint8), "L")
-    if out.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in out.info:
-        rgba = out.convert("RGBA")
-        out = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        out.alpha_composite(rgba)
-    return out.convert("RGB") if out.mode != "RGB" else out
-
-
-@dataclass(frozen=True)
-class _Checked:
-    reason: str | None = None
-    width: int = 0
-    height: int = 0
-    mode: str = ""
-    digest: str = ""
-
-
-def _check(path: Path) -> _Checked:
-    try:
-        rgb, mode = _decode(path)
-    except _Unusable as exc:
-        return _Checked(reason=str(exc))
-    with open(path, "rb") as fh:
-        digest = hashlib.file_digest(fh, "sha256").hexdigest()
-    return _Checked(width=rgb.width, height=rgb.height, mode=mode, digest=digest)
-
-
-def _check_all(paths: list[Path]) -> list[_Checked]:
-    """Threads are enough: Pillow's decoders and hashlib release the GIL."""
-    with ThreadPoolExecutor(_WORKERS) as pool:
-        return list(pool.map(_check, paths))
-
-
 # ---- layout ---------------------------------------------------------------------------------------
+
+
+# What people name the folders of a split they made themselves (Kaggle, Roboflow, ImageFolder setups),
+# compared case-insensitively, and the part of a `Split` each one is.
+_SPLIT_FOLDERS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+                  "dev": "val", "test": "test", "testing": "test"}
+_PART_NAMES = {"train": "training", "val": "validation", "test": "test"}
 
 
 @dataclass(frozen=True)
@@ -227,6 +156,7 @@ class _Candidate:
     origin: str  # path relative to the upload, as the user knows it
     label: str
     stored: str  # path under the class folder in the dataset
+    part: str = ""  # "train", "val" or "test" when the upload keeps its own split, else ""
 
 
 @dataclass
@@ -235,17 +165,7 @@ class _Plan:
     candidates: list[_Candidate]
     bad: list[tuple[str, str]]
     problems: list[dict[str, str]]
-
-
-def _walk(folder: Path) -> list[str]:
-    """A folder upload's data files, relative and '/'-separated like zip names; symlinked folders
-    are not followed, so a folder cannot pull in half the disk."""
-    found: list[str] = []
-    for here, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not is_junk(d))
-        rel_here = Path(here).relative_to(folder)
-        found.extend((rel_here / n).as_posix() for n in sorted(names) if not is_junk(n))
-    return found
+    split_folders: dict[str, str] = field(default_factory=dict)  # the user's split folder -> its part
 
 
 def _plan(base: Path, files: list[str]) -> _Plan:
@@ -260,8 +180,10 @@ def _plan(base: Path, files: list[str]) -> _Plan:
 
 def _data_root(paths: list[PurePosixPath]) -> PurePosixPath:
     """Zipping a folder wraps everything in it ("digits/0/a.png"): descend while the current level
-    holds exactly one folder and no files, unless that folder holds images itself (then it is the
-    only class, "cat/a.png", and must stay a class) without a labels.csv."""
+    holds exactly one folder and no files. The folder is not descended into when it holds files and
+    no folders: then it is the only class ("cat/a.png") and must stay one, unless one of the files is
+    a labels.csv. Files beside folders in it (a README, a cover picture) do not stop the descent: the
+    plan reports them."""
     root = PurePosixPath()
     depth = 0
     while True:
@@ -271,23 +193,78 @@ def _data_root(paths: list[PurePosixPath]) -> PurePosixPath:
         if len(heads) != 1:
             return root
         inside = [p.name.lower() for p in paths if len(p.parts) == depth + 2]
-        if inside and _LABELS_CSV not in inside:
+        has_folders = any(len(p.parts) > depth + 2 for p in paths)
+        if inside and not has_folders and _LABELS_CSV not in inside:
             return root
         root, depth = root / heads.pop(), depth + 1
 
 
 def _plan_folders(paths: list[PurePosixPath], root: PurePosixPath) -> _Plan:
+    """One folder per class under `root`, or, when the folders there are the parts of a split the user
+    made (`_SPLIT_FOLDERS`: "train/cat/a.png", "valid/cat/b.png"), one folder per class inside each
+    part. Files outside the class folders are left out and reported, unless there is no class folder
+    at all: then they are unusable, with the reason."""
+    rels = [path.relative_to(root) for path in paths]
+    split_folders = _split_layout(rels)
+    depth = 2 if split_folders else 1  # how deep class folders sit under the root
     candidates: list[_Candidate] = []
-    bad: list[tuple[str, str]] = []
-    for path in paths:
-        rel = path.relative_to(root)
-        if len(rel.parts) == 1:
-            bad.append((path.as_posix(), "not inside a class folder"))
+    loose: list[str] = []
+    for path, rel in zip(paths, rels, strict=True):
+        if len(rel.parts) <= depth:
+            loose.append(path.as_posix())
+        elif split_folders:
+            stored = PurePosixPath(rel.parts[0], *rel.parts[2:]).as_posix()  # names repeat across parts
+            candidates.append(_Candidate(path.as_posix(), _nfc(rel.parts[1]), stored, split_folders[rel.parts[0]]))
         else:
             candidates.append(
                 _Candidate(path.as_posix(), _nfc(rel.parts[0]), PurePosixPath(*rel.parts[1:]).as_posix())
             )
-    return _Plan("folders", candidates, bad, [])
+    if not candidates:
+        return _Plan("folders", [], [(name, "not inside a class folder") for name in loose], [])
+    problems = [warning(f"{len(loose)} file(s) outside the class folders were left out: {_listed(loose)}")]
+    return _Plan("folders", candidates, [], problems if loose else [], split_folders)
+
+
+def _split_layout(rels: list[PurePosixPath]) -> dict[str, str]:
+    """{folder: part} when every folder at the root names a part of a split and a training folder
+    holds class folders (a Kaggle "test" folder of unlabelled images is still a part, whose files are
+    then reported as outside the class folders); {} otherwise, so classes named like "test" stay classes."""
+    folders = {rel.parts[0] for rel in rels if len(rel.parts) > 1}
+    parts = {folder: _SPLIT_FOLDERS.get(folder.casefold()) for folder in folders}
+    if not folders or None in parts.values():
+        return {}
+    trains_with_classes = {rel.parts[0] for rel in rels if len(rel.parts) > 2 and parts[rel.parts[0]] == "train"}
+    return {folder: part for folder, part in parts.items() if part} if trains_with_classes else {}
+
+
+def _keep_split(
+    dest: Path, plan: _Plan, rows: list[tuple[str, str, str]]
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """Store the user's split (`write_split`) for the (relpath, label, part) rows of items.csv; return
+    the dataset info's "split" entry and warnings for classes a part lacks. Refused when no training
+    image is left (all of them unusable)."""
+    counts = Counter(part for _, _, part in rows)
+    if not counts["train"]:
+        folders = ", ".join(f for f, part in sorted(plan.split_folders.items()) if part == "train")
+        raise GlassboxError(f"the training folder ({folders}) holds no usable image in a class folder")
+    write_split(dest, "relpath", [(rel, part) for rel, _, part in rows])
+    problems = []
+    classes = sorted({label for _, label, _ in rows})
+    for part in ("train", "val", "test"):
+        present = {label for _, label, p in rows if p == part}
+        missing = [c for c in classes if c not in present]
+        if present and missing:
+            problems.append(warning(f"class(es) {', '.join(map(repr, missing[:_MAX_LISTED]))} have no image in "
+                                    f"the {_PART_NAMES[part]} folder"))
+    if not counts["val"]:
+        problems.append(warning(f"no validation folder: {_PART_NAMES['val']} images are set aside from the "
+                                "training folder at random, class by class, when a run starts"))
+    split = {
+        "source": "folders",
+        "folders": {folder: part for folder, part in sorted(plan.split_folders.items())},
+        "counts": {part: counts[part] for part in ("train", "val", "test")},
+    }
+    return split, problems
 
 
 def _plan_labels_csv(
@@ -332,8 +309,10 @@ def _plan_labels_csv(
 
     candidates = [
         _Candidate(path.as_posix(), label, path.relative_to(root).as_posix())
-        for path, (_, label) in chosen.items()
+        for path, (_, label) in chosen.items() if label
     ]
+    unlabelled = [(path.as_posix(), f"no label on line {line} of {_LABELS_CSV}")
+                  for path, (line, label) in chosen.items() if not label]
     problems: list[dict[str, str]] = []
     if repeats:
         problems.append(
@@ -342,68 +321,31 @@ def _plan_labels_csv(
     ignored = len(by_name) - len(chosen)
     if ignored:
         problems.append(warning(f"{ignored} file(s) not listed in {_LABELS_CSV} were ignored"))
-    return _Plan("labels.csv", candidates, [], problems)
+    return _Plan("labels.csv", candidates, unlabelled, problems)
 
 
 def _read_labels_csv(path: Path) -> list[tuple[int, str, str]]:
-    """(line, filename, label) rows. Accepts what spreadsheets export: a BOM, UTF-16, Windows-1252,
-    and ';' or tab separators."""
-    if path.stat().st_size > _MAX_CSV_BYTES:
-        raise GlassboxError(f"{_LABELS_CSV} is larger than {_MAX_CSV_BYTES // 1024**2} MiB")
-    return _parse_labels(_decode_text(path.read_bytes()))
-
-
-def _decode_text(raw: bytes) -> str:
-    """utf-8 (with or without BOM) first, UTF-16 when a BOM says so, then Windows-1252 (what Excel
-    writes in Western Europe, a superset of latin-1's printable characters), then latin-1, which
-    cannot fail."""
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            return raw.decode("utf-16")
-        except UnicodeDecodeError:
-            raise GlassboxError(f"{_LABELS_CSV} starts like UTF-16 but is not valid UTF-16") from None
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return raw.decode("latin-1")
-
-
-def _parse_labels(text: str) -> list[tuple[int, str, str]]:
-    header_line = next((line for line in text.splitlines() if line.strip()), "")
-    for delimiter in (",", ";", "\t"):
-        header = [h.strip().lower() for h in next(csv.reader([header_line], delimiter=delimiter), [])]
-        if "filename" in header and "label" in header:
-            break
-    else:
-        found = ", ".join(h.strip() for h in header_line.split(",")) or "nothing"
-        raise GlassboxError(f"{_LABELS_CSV} needs a header row with columns filename,label (found: {found})")
-    file_col, label_col = header.index("filename"), header.index("label")
+    """(line, filename, label) rows of a labels.csv, read by the shared reader (`core.data.reading`: any
+    encoding and delimiter spreadsheets write, a header row required). A missing label (empty, `nan`,
+    `N/A`... see `labels.is_missing`) comes back as "", so its file is reported rather than made a class."""
+    table = reading.read_table(path, header=True, max_bytes=_MAX_CSV_BYTES)
+    folded = [column.casefold() for column in table.columns]
+    if "filename" not in folded or "label" not in folded:
+        raise GlassboxError(
+            f"{_LABELS_CSV} needs a header row with columns filename,label (found: {', '.join(table.columns)})"
+        )
+    file_col, label_col = folded.index("filename"), folded.index("label")
     rows: list[tuple[int, str, str]] = []
-    empty: list[int] = []
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        next(reader)
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            if not any(cell.strip() for cell in row):
-                continue
-            filename = row[file_col].strip() if len(row) > file_col else ""
-            label = _nfc(row[label_col].strip()) if len(row) > label_col else ""
-            if not filename or not label:
-                empty.append(reader.line_num)
-            else:
-                rows.append((reader.line_num, filename, label))
-    except csv.Error as exc:
-        raise GlassboxError(f"{_LABELS_CSV} is not a readable CSV (line {reader.line_num}: {exc})") from None
-    if empty:
-        raise GlassboxError(f"{_LABELS_CSV}: empty filename or label on line(s) {_listed(empty)}")
-    if not rows:
-        raise GlassboxError(f"{_LABELS_CSV} has a header but no rows")
+    nameless: list[int] = []
+    for line, cells in table.rows:
+        filename = cells[file_col].strip() if len(cells) > file_col else ""
+        label = cells[label_col] if len(cells) > label_col else ""
+        if not filename:
+            nameless.append(line)
+        else:
+            rows.append((line, filename, "" if labelling.is_missing(label) else label))
+    if nameless:
+        raise GlassboxError(f"{_LABELS_CSV}: no filename on line(s) {_listed(nameless)}")
     return rows
 
 
@@ -418,8 +360,25 @@ def _clean_relpath(name: str) -> str | None:
     return "/".join(parts)
 
 
+def _merge_similar(plan: _Plan, merge: bool) -> None:
+    """Name the classes that differ only by case, spaces or accents in the plan's problems and, when
+    asked, merge them (`labels.merged`); a merged file keeps its old class folder inside the new class,
+    so "Cat/1.jpg" and "cat/1.jpg" do not collide."""
+    counts = Counter(c.label for c in plan.candidates)
+    groups = labelling.similar_groups(counts)
+    if not groups:
+        return
+    plan.problems.append(warning(labelling.similar_warning(groups, counts, merged_now=merge)))
+    if merge:
+        into = labelling.merged([c.label for c in plan.candidates])
+        plan.candidates = [
+            c if into[c.label] == c.label else replace(c, label=into[c.label], stored=f"{c.label}/{c.stored}")
+            for c in plan.candidates
+        ]
+
+
 def _refuse_structure(
-    upload: str, plan: _Plan, good: list[tuple[_Candidate, _Checked]], bad: list[tuple[str, str]]
+    upload: str, plan: _Plan, good: list[tuple[_Candidate, Checked]], bad: list[tuple[str, str]]
 ) -> None:
     if not good:
         if bad:
@@ -435,7 +394,8 @@ def _refuse_structure(
     lonely = sorted(label for label, n in counts.items() if n < 2)
     if lonely:
         names = ", ".join(repr(label) for label in lonely[:_MAX_LISTED])
-        raise GlassboxError(f"class(es) {names} have only 1 image: need at least 2 images per class")
+        raise GlassboxError(f"class(es) {names} have only 1 image: need at least 2 images per class"
+                            f"{labelling.similar_hint(lonely, counts)}")
 
 
 def _folder_names(classes: list[str]) -> dict[str, str]:
@@ -457,7 +417,7 @@ def _folder_names(classes: list[str]) -> dict[str, str]:
 # ---- info and items -------------------------------------------------------------------------------
 
 
-def _info(plan: _Plan, items: list[tuple[str, str, _Checked]], dropped: list[str]) -> dict[str, Any]:
+def _info(plan: _Plan, items: list[tuple[str, str, Checked]], dropped: list[str]) -> dict[str, Any]:
     counts = Counter(label for _, label, _ in items)
     classes = sorted(counts)
     widths = [r.width for _, _, r in items]
@@ -489,7 +449,7 @@ def _info(plan: _Plan, items: list[tuple[str, str, _Checked]], dropped: list[str
 
 
 def _warnings(
-    counts: Counter[str], items: list[tuple[str, str, _Checked]], modes: Counter[str]
+    counts: Counter[str], items: list[tuple[str, str, Checked]], modes: Counter[str]
 ) -> list[dict[str, str]]:
     problems = balance_warnings(counts, "images", _FEW_IMAGES, _IMBALANCE)
     by_digest: dict[str, list[tuple[str, str]]] = defaultdict(list)

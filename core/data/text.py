@@ -14,9 +14,6 @@ model's own tokenizer. This module imports torch only there.
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 import math
 import re
 import statistics
@@ -30,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.config import TrainConfig
-from core.data import MODALITIES
+from core.data import MODALITIES, reading
+from core.data import labels as labelling
 from core.data.base import BadFilesError, Split, balance_warnings, item_labels, read_items, warning, write_items
 from core.errors import GlassboxError
 from core.models import shipped
@@ -44,16 +42,7 @@ __all__ = ["BadRowsError", "LengthBuckets", "TextModality", "TextsToPredict", "T
            "read_texts"]
 
 _SUFFIXES = (".csv", ".tsv", ".tab", ".txt")
-_TAB_SUFFIXES = (".tsv", ".tab")
-_DELIMITERS = (",", ";", "\t", "|")
-_STRICT_CONSISTENCY = 0.9
-_NO_DELIMITER = "\x1f"  # ASCII's unit separator, which no text holds: reads a one-column CSV, quotes and all
-_MAX_BYTES = 256 * 1024**2
-_SNIFF_CHARS = 256 * 1024
-_SNIFF_ROWS = 200
 _SUGGEST_ROWS = 5000
-# a single field this long is almost always an unclosed quote that swallowed the rest of the file
-_MAX_TEXT_CHARS = 100_000
 _LONG_WORDS = 400
 _FEW_ROWS = 10
 _IMBALANCE = 5.0
@@ -64,7 +53,7 @@ _SAMPLE_CHARS = 300
 _HISTOGRAM_BINS = 20
 _PREVIEW_ROWS = 5
 _MAX_LISTED = 5
-_OPTIONS = ("text_column", "label_column")
+_OPTIONS = ("text_column", "label_column", labelling.MERGE_OPTION)
 _TEXT_NAMES = frozenset({
     "text", "texts", "review", "reviews", "sentence", "content", "comment", "comments", "message", "body",
     "document", "doc", "tweet", "description", "utterance", "question", "abstract", "summary", "post",
@@ -79,14 +68,9 @@ _POOL_BATCHES = 16
 
 
 class BadRowsError(BadFilesError):
-    """Some rows cannot be used (empty text, no label, a broken row); `bad` holds ("line N", reason).
-    The user decides: ingest again with drop_bad, or fix the file."""
+    """Some rows cannot be used (empty text, no label, a broken row); `bad` holds ("line N", reason)."""
 
-    def __init__(self, bad: list[tuple[str, str]]) -> None:
-        super().__init__(bad)
-        shown = ", ".join(f"{name} ({reason})" for name, reason in bad[:_MAX_LISTED])
-        more = f" and {len(bad) - _MAX_LISTED} more" if len(bad) > _MAX_LISTED else ""
-        self.args = (f"{len(bad)} row(s) cannot be used: {shown}{more}",)
+    noun = "row"
 
 
 class TextModality:
@@ -94,22 +78,8 @@ class TextModality:
     title = "Text"
 
     def accepts(self, source: Path) -> bool:
-        """A delimited text file with at least two columns; read only its beginning, so detection stays
-        cheap for large uploads."""
-        source = Path(source)
-        if not source.is_file() or source.suffix.lower() not in _SUFFIXES:
-            return False
-        try:
-            with open(source, "rb") as fh:
-                head = fh.read(_SNIFF_CHARS)
-            # the head may end inside a character: ignore that here, ingest decodes the whole file strictly
-            text = head.decode(_detect_encoding(head, partial=True), errors="ignore")
-            if "\x00" in text:
-                return False
-            _detect_delimiter(text, source.suffix.lower(), complete=False)
-        except (OSError, GlassboxError):
-            return False
-        return True
+        """A delimited text file with at least two columns (see `reading.looks_tabular`)."""
+        return reading.looks_tabular(Path(source), _SUFFIXES)
 
     def ingest(
         self, source: Path, dest: Path, *, drop_bad: bool = False, options: dict[str, Any] | None = None
@@ -120,16 +90,18 @@ class TextModality:
         Refusals about the columns and classes come before the bad-rows question, so nobody is asked
         to drop rows only to be refused afterwards."""
         source, dest = Path(source), Path(dest)
-        table = _read_table(source)
-        text_col, label_col = _chosen_columns(table, options or {})
+        options = options or {}
+        table = reading.read_table(source, suffixes=_SUFFIXES)
+        text_col, label_col = _chosen_columns(table, options)
         rows, bad = _extract(table, text_col, label_col)
+        rows, similar = _merge_similar(rows, bool(options.get(labelling.MERGE_OPTION)))
         _refuse_structure(source.name, table, text_col, label_col, rows, bad)
         if bad and not drop_bad:
             raise BadRowsError(bad)
         kept, duplicates = _deduplicate(rows)
         dest.mkdir(parents=True, exist_ok=True)
         write_items(dest, "text", [(text, label) for _, text, label in kept])
-        return _info(table, text_col, label_col, kept, duplicates, [name for name, _ in bad])
+        return _info(table, text_col, label_col, kept, duplicates, [name for name, _ in bad], similar)
 
     def labels(self, dataset_dir: Path, info: dict[str, Any]) -> list[int]:
         return item_labels(dataset_dir, info, "text")
@@ -169,11 +141,14 @@ def preview(source: Path, options: dict[str, Any] | None = None) -> dict[str, An
     """What the Data page shows before anything is stored: the detected encoding and delimiter, the
     columns, the suggested (or, with `options`, chosen) text and label columns, and the first rows.
     Raises GlassboxError for a file that cannot be read as a table at all."""
-    table = _read_table(Path(source))
-    text_col, label_col = _suggest(table, **{k: v for k, v in (options or {}).items() if k in _OPTIONS})
+    table = reading.read_table(Path(source), suffixes=_SUFFIXES)
+    columns = {k: v for k, v in (options or {}).items() if k in ("text_column", "label_column")}
+    text_col, label_col = _suggest(table, **columns)
     return {
         "encoding": table.encoding,
         "delimiter": table.delimiter,
+        "has_header": table.has_header,
+        "notes": table.notes,
         "columns": table.columns,
         "text_column": text_col,
         "label_column": label_col,
@@ -196,17 +171,21 @@ def read_texts(source: Path, column: str | None = None) -> TextsToPredict:
     """The texts of one column of a CSV or TSV to predict on (the named one, else the suggested text
     column), read with the same encoding and delimiter detection and limits as a dataset and stripped
     as training texts were; rows keep their order and any label column is ignored. Unlike a dataset it
-    may hold one column: a CSV with a header row, or a .txt file of one text per line without one.
-    A row with more fields than the header (a stray delimiter inside a text) is read by the header's
-    columns, and its problem says so."""
-    table = _read_table(Path(source), one_column=True)
+    may hold one column: a CSV (with or without a header row), or a .txt file of one text per line,
+    whose commas are part of the texts. A row with more fields than the header (a stray delimiter
+    inside a text) is read by the header's columns, and a line read as it stands (a quote that never
+    closes); their problems say so."""
+    table = reading.read_table(Path(source), one_column=True, suffixes=_SUFFIXES)
     text_col, _ = _suggest(table, column)
     index, width = table.columns.index(text_col), len(table.columns)
     texts, problems = [], []
     for line, cells in table.rows:
         texts.append(cells[index].strip() if index < len(cells) else "")
         extra = any(cell.strip() for cell in cells[width:])
-        problems.append(f"line {line}: {len(cells)} fields, the header has {width}" if extra else "")
+        problem = f"line {line}: {len(cells)} fields, the header has {width}" if extra else ""
+        if line in table.irregular:
+            problem = f"line {line}: {table.irregular[line]}"
+        problems.append(problem)
     return TextsToPredict(text_col, texts, problems)
 
 
@@ -283,189 +262,12 @@ class LengthBuckets:
             yield batches[index]
 
 
-# ---- reading the file ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Table:
-    name: str
-    encoding: str
-    delimiter: str
-    columns: list[str]
-    rows: list[tuple[int, list[str]]]  # (line number in the file, cells)
-
-
-def _read_table(source: Path, *, one_column: bool = False) -> _Table:
-    """The file as a table: a header row and the records after it. With `one_column`, a file that no
-    delimiter splits is one column of texts (quoted as CSV, with a header), or, as .txt, one text per
-    line (no header, the column named "text")."""
-    if not source.is_file():
-        raise GlassboxError(f"{source.name}: not a file")
-    if source.suffix.lower() not in _SUFFIXES:
-        raise GlassboxError(f"{source.name}: upload a CSV or TSV file ({', '.join(_SUFFIXES)})")
-    if source.stat().st_size > _MAX_BYTES:
-        raise GlassboxError(f"{source.name} is larger than {_MAX_BYTES // 1024**2} MiB")
-    raw = source.read_bytes()
-    encoding = _detect_encoding(raw)
-    text = _decode(raw, encoding)
-    if not text.strip():
-        raise GlassboxError(f"{source.name} is empty")
-    try:
-        delimiter = _detect_delimiter(text, source.suffix.lower(), complete=True, name=source.name,
-                                      strict=one_column)
-    except GlassboxError:
-        if not one_column:
-            raise
-        if source.suffix.lower() == ".txt":
-            lines = [(n, [line]) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
-            return _Table(source.name, encoding, "\n", ["text"], lines)
-        delimiter = _NO_DELIMITER
-    records = _parse(text, delimiter, source.name)
-    (_, header), body = records[0], records[1:]
-    if not body:
-        raise GlassboxError(f"{source.name} has a header row but no data rows")
-    return _Table(source.name, encoding, delimiter, _column_names(header), body)
-
-
-def _detect_encoding(raw: bytes, *, partial: bool = False) -> str:
-    """A BOM decides when there is one (Excel's "Unicode text" is UTF-16 with a BOM, its "CSV UTF-8"
-    has a UTF-8 BOM). Without one: UTF-16 when every other byte is zero, then UTF-8 if the bytes are
-    valid UTF-8, then Windows-1252 (what Excel writes in Western Europe) when bytes 0x80-0x9F occur
-    and decode, else Latin-1, which decodes anything. `partial`: `raw` is a file's beginning, so a
-    multi-byte character cut at the end is not a reason to give up on UTF-8."""
-    if raw.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    head = raw[:4096]
-    if len(head) >= 4:
-        if head[1::2].count(0) > 0.9 * len(head[1::2]):
-            return "utf-16-le"
-        if head[0::2].count(0) > 0.9 * len(head[0::2]):
-            return "utf-16-be"
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(raw, final=not partial)
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    if any(0x80 <= byte <= 0x9F for byte in raw):
-        try:
-            raw.decode("cp1252")
-            return "cp1252"
-        except UnicodeDecodeError:
-            pass
-    return "latin-1"
-
-
-def _decode(raw: bytes, encoding: str) -> str:
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        # a BOM or a zero-byte pattern promised an encoding the rest of the file does not keep to
-        raise GlassboxError(
-            f"the file looks like {encoding.upper()} but is not valid ({exc.reason} at byte {exc.start})"
-        ) from None
-    if "\x00" in text:
-        raise GlassboxError("the file holds binary data (NUL bytes), not text")
-    return text
-
-
-def _detect_delimiter(text: str, suffix: str, *, complete: bool, name: str = "the file", strict: bool = False) -> str:
-    """The candidate that splits the first rows into the same number (at least two) of fields most
-    consistently; a .tsv/.tab suffix makes tab win ties, otherwise the order is , ; tab |. `strict`
-    accepts only a delimiter that splits nearly every row alike (where one column is also a valid answer,
-    a comma inside some texts must not make a table of them; a stray ragged row must not undo a table).
-    csv.Sniffer is not used: on texts full of punctuation it picks letters or spaces as delimiters."""
-    sample = text[:_SNIFF_CHARS]
-    if not complete or len(text) > _SNIFF_CHARS:
-        sample = sample[: sample.rfind("\n") + 1] or sample  # a row cut in half would count as ragged
-    preference = sorted(_DELIMITERS, key=lambda d: (d != "\t")) if suffix in _TAB_SUFFIXES else _DELIMITERS
-    best: tuple[float, int] | None = None
-    chosen = ""
-    for rank, delimiter in enumerate(preference):
-        rows = [r for r in _rows(sample, delimiter, _SNIFF_ROWS) if any(c.strip() for c in r)]
-        if not rows or len(rows[0]) < 2:
-            continue
-        width = len(rows[0])
-        consistent = sum(1 for r in rows if len(r) == width) / len(rows)
-        if strict and consistent < _STRICT_CONSISTENCY:
-            continue
-        score = (consistent, -rank)
-        if best is None or score > best:
-            best, chosen = score, delimiter
-    if not chosen:
-        raise GlassboxError(
-            f"{name}: no delimiter splits the header into columns; a text and a label column are needed, "
-            "separated by a comma, semicolon, tab or |"
-        )
-    return chosen
-
-
-def _rows(text: str, delimiter: str, limit: int) -> Iterator[list[str]]:
-    """The first `limit` records; a parse error ends them (ingest reports it, with its line)."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        for count, row in enumerate(reader):
-            if count >= limit:
-                return
-            yield row
-    except csv.Error:
-        return
-
-
-def _parse(text: str, delimiter: str, name: str) -> list[tuple[int, list[str]]]:
-    """(line, cells) of every non-blank record; the line is where the record starts (a quoted text may
-    span several). Malformed quoting is tolerated as spreadsheets do, except a quote left open at the
-    end of the file, which would silently turn the rest of the file into one text."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    records: list[tuple[int, list[str]]] = []
-    try:
-        while True:
-            start = reader.line_num + 1
-            row = next(reader, None)
-            if row is None:
-                break
-            if any(cell.strip() for cell in row):
-                records.append((start, row))
-    except csv.Error as exc:
-        raise GlassboxError(f"{name} is not a readable CSV (line {reader.line_num}: {exc})") from None
-    opened = _unclosed_quote(text, delimiter)
-    if opened is not None:
-        raise GlassboxError(f"{name}: a quote opened on line {opened} is never closed, which makes the rest of "
-                            "the file one text; close it or remove it")
-    return records
-
-
-def _unclosed_quote(text: str, delimiter: str) -> int | None:
-    """The line where a quoted field left open at the end of the file starts, if there is one: only
-    strict parsing tells, and it stops at the first lesser irregularity, which is then let through."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    start = 1
-    try:
-        for _ in reader:
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        return start if "end of data" in str(exc) else None
-    return None
-
-
-def _column_names(header: list[str]) -> list[str]:
-    """Header cells as usable, distinct names: blanks become "column N", repeats get " (2)"."""
-    names: list[str] = []
-    for position, cell in enumerate(header, start=1):
-        base = _nfc(cell.strip()) or f"column {position}"
-        name, n = base, 1
-        while name in names:
-            n += 1
-            name = f"{base} ({n})"
-        names.append(name)
-    return names
-
-
 # ---- choosing the columns ------------------------------------------------------------------------------
 
 
-def _suggest(table: _Table, text_column: str | None = None, label_column: str | None = None) -> tuple[str, str | None]:
+def _suggest(
+    table: reading.Table, text_column: str | None = None, label_column: str | None = None
+) -> tuple[str, str | None]:
     """The text column: one named like a text (text, review, ...) or else the one with the most words
     per row. The label column: among the others with between 2 and n/2 distinct short values, one
     named like a label (label, class, sentiment, ...), else the one with the fewest distinct values;
@@ -494,7 +296,7 @@ class _ColumnStats:
     could_be_label: bool
 
 
-def _column_stats(table: _Table, index: int) -> _ColumnStats:
+def _column_stats(table: reading.Table, index: int) -> _ColumnStats:
     cells = [cells[index].strip() for _, cells in table.rows[:_SUGGEST_ROWS] if index < len(cells)]
     filled = [c for c in cells if c]
     if not filled:
@@ -512,7 +314,7 @@ def _named(column: str, names: frozenset[str]) -> bool:
     return any(part in names for part in re.split(r"[^a-z0-9]+", column.lower()) if part)
 
 
-def _existing(table: _Table, column: str) -> str:
+def _existing(table: reading.Table, column: str) -> str:
     """A column by exact name, or by case-insensitive name when that is unambiguous."""
     if column in table.columns:
         return column
@@ -522,10 +324,15 @@ def _existing(table: _Table, column: str) -> str:
     raise GlassboxError(f"{table.name} has no column {column!r} (columns: {', '.join(table.columns)})")
 
 
-def _chosen_columns(table: _Table, options: dict[str, Any]) -> tuple[str, str]:
+def _chosen_columns(table: reading.Table, options: dict[str, Any]) -> tuple[str, str]:
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:
         raise GlassboxError(f"unknown text option(s): {', '.join(unknown)} (known: {', '.join(_OPTIONS)})")
+    if len(table.columns) < 2:
+        raise GlassboxError(
+            f"{table.name} has one column ({table.columns[0]!r}): a label column is missing; add a column with "
+            "each text's class, separated by a comma, semicolon, tab or |"
+        )
     text_col, label_col = _suggest(table, options.get("text_column"), options.get("label_column"))
     if label_col is None:
         raise GlassboxError(
@@ -540,7 +347,9 @@ def _chosen_columns(table: _Table, options: dict[str, Any]) -> tuple[str, str]:
 # ---- validation ----------------------------------------------------------------------------------------
 
 
-def _extract(table: _Table, text_col: str, label_col: str) -> tuple[list[tuple[int, str, str]], list[tuple[str, str]]]:
+def _extract(
+    table: reading.Table, text_col: str, label_col: str
+) -> tuple[list[tuple[int, str, str]], list[tuple[str, str]]]:
     """(line, text, label) for usable rows, and ("line N", reason) for the others."""
     width = len(table.columns)
     t, lab = table.columns.index(text_col), table.columns.index(label_col)
@@ -548,30 +357,25 @@ def _extract(table: _Table, text_col: str, label_col: str) -> tuple[list[tuple[i
     bad: list[tuple[str, str]] = []
     for line, cells in table.rows:
         text = cells[t].strip() if t < len(cells) else ""
-        label = _nfc(cells[lab].strip()) if lab < len(cells) else ""
+        label = cells[lab] if lab < len(cells) else ""
         if any(cell.strip() for cell in cells[width:]):
             bad.append((f"line {line}", f"{len(cells)} fields, the header has {width}"))
-        elif len(text) > _MAX_TEXT_CHARS:
-            raise GlassboxError(
-                f"{table.name}, line {line}: a text of {len(text):,} characters; probably a quote that is "
-                "never closed, which makes the rest of the file one field"
-            )
         elif not text:
             bad.append((f"line {line}", "empty text"))
-        elif not label:
-            bad.append((f"line {line}", "no label"))
+        elif labelling.is_missing(label):
+            bad.append((f"line {line}", f"no label ({label.strip()!r})" if label.strip() else "no label"))
         else:
             rows.append((line, text, label))
     return rows, bad
 
 
 def _refuse_structure(
-    upload: str, table: _Table, text_col: str, label_col: str, rows: list[tuple[int, str, str]],
+    upload: str, table: reading.Table, text_col: str, label_col: str, rows: list[tuple[int, str, str]],
     bad: list[tuple[str, str]],
 ) -> None:
     total = len(table.rows)
     for column, reason in ((text_col, "empty text"), (label_col, "no label")):
-        empty = sum(1 for _, why in bad if why == reason)
+        empty = sum(1 for _, why in bad if why.startswith(reason))
         if empty > _MOSTLY_EMPTY * total:
             raise GlassboxError(
                 f"{upload}: column {column!r} is empty in {empty} of {total} rows: is it the right column? "
@@ -588,11 +392,25 @@ def _refuse_structure(
     if lonely:
         hint = (
             f" (column {label_col!r} has {len(counts)} distinct values in {len(rows)} rows: is it the label column?)"
-            if len(lonely) > len(counts) / 2 else ""
+            if len(lonely) > len(counts) / 2 else labelling.similar_hint(lonely, counts)
         )
         raise GlassboxError(
             f"class(es) {_listed([repr(c) for c in lonely])} have only 1 row: need at least 2 rows per class{hint}"
         )
+
+
+def _merge_similar(rows: list[tuple[int, str, str]], merge: bool) -> tuple[list[tuple[int, str, str]], str | None]:
+    """Rows with similar labels merged when asked (`labels.merged`), and the message naming them (None
+    when no labels are similar)."""
+    counts = Counter(label for _, _, label in rows)
+    groups = labelling.similar_groups(counts)
+    if not groups:
+        return rows, None
+    message = labelling.similar_warning(groups, counts, merged_now=merge)
+    if merge:
+        into = labelling.merged([label for _, _, label in rows])
+        rows = [(line, text, into[label]) for line, text, label in rows]
+    return rows, message
 
 
 def _deduplicate(rows: list[tuple[int, str, str]]) -> tuple[list[tuple[int, str, str]], int]:
@@ -612,8 +430,8 @@ def _deduplicate(rows: list[tuple[int, str, str]]) -> tuple[list[tuple[int, str,
 
 
 def _info(
-    table: _Table, text_col: str, label_col: str, rows: list[tuple[int, str, str]], duplicates: int,
-    dropped: list[str],
+    table: reading.Table, text_col: str, label_col: str, rows: list[tuple[int, str, str]], duplicates: int,
+    dropped: list[str], similar: str | None,
 ) -> dict[str, Any]:
     counts = Counter(label for _, _, label in rows)
     classes = sorted(counts)
@@ -627,6 +445,12 @@ def _info(
     bins = min(_HISTOGRAM_BINS, max(1, max(lengths) - min(lengths) + 1))
     hist_counts, edges = np.histogram(lengths, bins=bins)
     problems: list[dict[str, str]] = []
+    if table.irregular:
+        lines = [f"line {n}" for n in table.irregular]
+        problems.append(warning(f"{len(lines)} line(s) open a quote that is not closed properly and were read as "
+                                f"they stand, each as one row: {_listed(lines)}; check their texts and labels"))
+    if similar:
+        problems.append(warning(similar))
     if dropped:
         problems.append(warning(f"{len(dropped)} unusable row(s) left out: {_listed(dropped)}"))
     if duplicates:
@@ -645,6 +469,8 @@ def _info(
         "label_column": label_col,
         "encoding": table.encoding,
         "delimiter": table.delimiter,
+        "has_header": table.has_header,
+        "reading": table.notes,
         "num_rows": len(table.rows),
         "length": {
             "unit": unit,

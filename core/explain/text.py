@@ -2,11 +2,13 @@
 
 Models read sub-word tokens ("unbelievable" -> "un", "##believ", "##able") but people read words, so
 every method's token map is summed into the whitespace-separated words of the original text (`words`);
-words cut off by the max length get no score rather than a misleading zero.
+words cut off by the max length get no score rather than a misleading zero. Every token that stands for
+text is a word's token, the tokenizer's unknown token included (an emoji word is read as [UNK]); only the
+markers the tokenizer adds itself ([CLS], [SEP]..., its `special_tokens_mask`) stay out of the scores.
 
 - Integrated Gradients (`ig`) runs on the token-embedding layer (LayerIntegratedGradients), from a
-  reference text of padding tokens of the same length in which the special tokens ([CLS], [SEP]...) are
-  kept, with the attention mask passed through, so the path only changes what the words contribute.
+  reference text of padding tokens of the same length in which the tokenizer's added markers are kept,
+  with the attention mask passed through, so the path only changes what the words contribute.
 - Occlusion (`occlusion`) replaces one word's tokens at a time by that same padding (Captum's
   FeatureAblation, one feature group per word) and records how much the class score drops.
 - `deletion_check` deletes the k words with the most evidence for the class from the text and compares
@@ -73,8 +75,6 @@ class TextModel:
         self.classes = list(classes)
         self.max_length = min(max_length, int(self.model.max_length))
         self.lock = threading.RLock()
-        self._special_ids = set(self.tokenizer.all_special_ids)
-        self._special = torch.tensor(sorted(self._special_ids), dtype=torch.long)
 
     @classmethod
     def from_run(cls, files: RunFiles, cache_dir: Path) -> TextModel:
@@ -85,19 +85,35 @@ class TextModel:
         return cls(model, classes, config.max_length)
 
     def encode(self, text: str) -> dict[str, torch.Tensor]:
-        """A batch of one: `input_ids` and `attention_mask` for the model, and `word_ids`, the index in
-        `spans(text)` of the word each token belongs to (-1 for special tokens), for the methods."""
-        encoded = self.tokenizer([text], truncation=True, max_length=self.max_length, return_offsets_mapping=True)
-        starts = [start for start, _ in _spans(text)]
-        ids = torch.tensor(encoded["input_ids"], dtype=torch.long)
-        word_ids = [-1 if token in self._special_ids or start == end else bisect.bisect_right(starts, start) - 1
-                    for token, (start, end) in zip(encoded["input_ids"][0], encoded["offset_mapping"][0], strict=True)]
-        return {"input_ids": ids, "attention_mask": torch.ones_like(ids),
-                "word_ids": torch.tensor([word_ids], dtype=torch.long)}
+        """A batch of one, cut at the max length as training did: `input_ids` and `attention_mask` (1 x
+        tokens) for the model; for the methods, `word_ids` (1 x tokens), the index in `_spans(text)` of the
+        word each token stands for (-1 for the markers the tokenizer adds itself, by its special tokens
+        mask), and `read_chars` (1), how many characters of the text lie before the max length's cut.
 
-    def baseline(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Padding tokens where the words were, the special tokens kept: "the same text, without words"."""
-        return torch.where(torch.isin(input_ids, self._special), input_ids, self.tokenizer.pad_token_id)
+        A token is placed in the word its character offsets start in, or in the next word when they start
+        in the whitespace before it, so an [UNK] for a word of emoji belongs to that word. Where the text
+        is cut is the first token the tokenizer pushed past the max length (its overflowing tokens)."""
+        encoded = self.tokenizer([text], truncation=True, max_length=self.max_length, return_offsets_mapping=True,
+                                 return_special_tokens_mask=True, return_overflowing_tokens=True)
+        ends = [end for _, end in _spans(text)]
+        last = max(len(ends) - 1, 0)
+        word_ids = [-1 if special else min(bisect.bisect_right(ends, start), last)
+                    for special, (start, _) in zip(encoded["special_tokens_mask"][0], encoded["offset_mapping"][0],
+                                                   strict=True)]
+        read_chars = len(text)
+        if len(encoded["input_ids"]) > 1:  # the second row starts with the first token cut off
+            read_chars = next(start for special, (start, _) in zip(encoded["special_tokens_mask"][1],
+                                                                   encoded["offset_mapping"][1], strict=True)
+                              if not special)
+        ids = torch.tensor(encoded["input_ids"][:1], dtype=torch.long)
+        return {"input_ids": ids, "attention_mask": torch.ones_like(ids),
+                "word_ids": torch.tensor([word_ids], dtype=torch.long),
+                "read_chars": torch.tensor([read_chars], dtype=torch.long)}
+
+    def baseline(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Padding tokens where the words were (their [UNK] tokens included), the tokenizer's added markers
+        kept: "the same text, without words"."""
+        return torch.where(inputs["word_ids"] >= 0, self.tokenizer.pad_token_id, inputs["input_ids"])
 
     def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=input_ids, attention_mask=attention_mask)
@@ -155,7 +171,7 @@ def _register(name: str, title: str, description: str) -> Callable[[Any], Any]:
 def _integrated_gradients(subject: TextModel, inputs: dict[str, torch.Tensor], target: int,
                           options: ExplainOptions, progress: Progress | None) -> tuple[torch.Tensor, list[str]]:
     ids, mask = inputs["input_ids"], inputs["attention_mask"]
-    baseline = subject.baseline(ids)
+    baseline = subject.baseline(inputs)
     layer = LayerIntegratedGradients(subject.logits, subject.model.get_input_embeddings())
     attr, delta = layer.attribute(ids, baselines=baseline, target=target, additional_forward_args=(mask,),
                                   n_steps=options.ig_steps, internal_batch_size=options.internal_batch_size,
@@ -175,10 +191,11 @@ def _integrated_gradients(subject: TextModel, inputs: dict[str, torch.Tensor], t
 def _occlusion(subject: TextModel, inputs: dict[str, torch.Tensor], target: int, options: ExplainOptions,
                progress: Progress | None) -> tuple[torch.Tensor, list[str]]:
     ids, mask, word_ids = inputs["input_ids"], inputs["attention_mask"], inputs["word_ids"]
-    # special tokens form one more group; their baseline is themselves, so occluding it changes nothing
+    # the tokenizer's added markers form one more group; their baseline is themselves, so occluding it
+    # changes nothing
     groups = torch.where(word_ids >= 0, word_ids, int(word_ids.max()) + 1)
     attr = FeatureAblation(subject.logits).attribute(
-        ids, baselines=subject.baseline(ids), target=target, additional_forward_args=(mask,),
+        ids, baselines=subject.baseline(inputs), target=target, additional_forward_args=(mask,),
         feature_mask=groups, perturbations_per_eval=options.internal_batch_size,
     )
     if progress is not None:
@@ -193,12 +210,16 @@ def _occlusion(subject: TextModel, inputs: dict[str, torch.Tensor], target: int,
 
 
 def words(text: str, inputs: dict[str, torch.Tensor], attribution: np.ndarray) -> list[Word]:
-    """The token map (`Explanation.attribution`) summed into the text's words."""
+    """The token map (`Explanation.attribution`, one value per token of `inputs`) summed into the text's
+    words. A word that starts past the max length's cut gets None; one before it that the tokenizer keeps
+    nothing of (a zero-width space) gets 0.0, since the model's input is the same without it."""
     scores: dict[int, float] = {}
     for word_id, value in zip(inputs["word_ids"][0].tolist(), np.asarray(attribution, dtype=np.float64), strict=True):
         if word_id >= 0:
             scores[word_id] = scores.get(word_id, 0.0) + float(value)
-    return [Word(text[start:end], start, end, scores.get(i)) for i, (start, end) in enumerate(_spans(text))]
+    read_chars = int(inputs["read_chars"][0])
+    return [Word(text[start:end], start, end, scores.get(i, 0.0) if start < read_chars else None)
+            for i, (start, end) in enumerate(_spans(text))]
 
 
 def top_words(scored: list[Word], n: int = 10) -> dict[str, list[tuple[str, float]]]:

@@ -117,6 +117,7 @@ def test_first_visit_is_a_deep_link(fresh_studio: StudioServer, page: Page) -> N
     no_exception(page)
 
 
+@pytest.mark.slow
 def test_upload_train_watch_evaluate(studio: StudioServer, page: Page) -> None:
     """The main journey on a fresh workspace: upload the digits zip, train with the Quick (CPU) preset,
     watch it live until it completes, then read its accuracy and confusion matrix."""

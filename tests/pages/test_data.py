@@ -58,7 +58,7 @@ def test_load_text_sample_adds_the_drug_reviews(store: Store) -> None:
     histogram = charts["Text length (tokens)"]
     assert sum(histogram["data"][0]["y"]) == 888
     assert histogram["layout"]["shapes"][0]["x0"] == 128
-    assert any("Read as utf-8, comma-separated: texts from column **text**, labels from **label**" in c.value
+    assert any("Read as utf-8, delimiter: comma; texts from column **text**, labels from **label**" in c.value
                for c in at.caption)
     assert any("longer than 128 tokens" in w.value for w in at.warning)
     at.button(key="load_sample_text").click().run()
@@ -139,3 +139,30 @@ def test_a_csv_of_texts_is_added_with_the_columns_the_user_names(store: Store) -
     assert dataset.info["classes"] == ["bad", "good"]
     # the preview shows texts, not image thumbnails
     assert any("review number" in t.value for t in at.text)
+
+
+def test_similar_labels_are_named_and_the_checkbox_merges_them(store: Store) -> None:
+    rows = "".join(f"good text {i},{label}\n" for i, label in enumerate(["pos", "pos", "Pos", "Pos", "neg", "neg"]))
+    data = ("text,label\n" + rows).encode()
+    at = open_page(PAGE)
+    at.file_uploader[0].set_value(("similar.csv", data, "text/csv")).run()
+    assert not at.exception, at.exception
+    [kept] = store.list_datasets()
+    assert kept.info["classes"] == ["Pos", "neg", "pos"]
+    assert any("'Pos' (2) and 'pos' (2)" in w.value and "Merge similar labels" in w.value for w in at.warning)
+
+    at.checkbox(key="merge_similar_labels").check().run()
+    at.file_uploader[0].set_value(("similar.csv", data, "text/csv")).run()
+    assert not at.exception, at.exception
+    merged = next(d for d in store.list_datasets() if d.id != kept.id)
+    assert merged.info["counts"] == {"neg": 2, "pos": 4}
+
+
+def test_a_tsv_with_an_unclosed_quote_names_the_line(store: Store) -> None:
+    lines = ["text\tlabel", "fine\tpos", "good\tpos", '"never closed\tpos', "bad\tneg", "awful\tneg", "meh\tneg"]
+    at = open_page(PAGE)
+    at.file_uploader[0].set_value(("odd.tsv", "\n".join(lines).encode(), "text/tab-separated-values")).run()
+    assert not at.exception, at.exception
+    [record] = store.list_datasets()
+    assert record.info["counts"] == {"neg": 3, "pos": 3}
+    assert any("line 4" in w.value and "not closed properly" in w.value for w in at.warning)

@@ -136,3 +136,21 @@ def test_the_most_confident_text_mistakes_are_coloured(ws: Workspace, store: Sto
     assert all(h.count('title="') == 8 for h in coloured), "every word of 'review N of the product was ...' scored"
     heads = [m.value for m in at.markdown if "→" in m.value]
     assert heads == ["**bad → good (0.82)**", "**good → bad (0.82)**"]
+
+
+def test_a_test_split_is_shown_apart_from_validation(ws: Workspace, store: Store, dataset: DatasetRecord) -> None:
+    run = fabricate_run(store, dataset, "completed", metrics={
+        "val_accuracy": 7 / 9, "best_epoch": 3, "split": "folders", "test_accuracy": 0.5, "test_macro_f1": 0.4,
+        "test_items": 6})
+    write_predictions(ws, run, ITEMS, LABELS, PREDS)
+    at = open_page(PAGE)
+    assert not at.exception, at.exception
+    assert [s.value for s in at.subheader][:2] == ["Test set", "Per class"]
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Test accuracy"], metrics["Test macro F1"], metrics["Test images"]) == ("50.0%", "40.0%", "6")
+    assert metrics["Validation accuracy"] == "77.8%"
+
+
+def test_no_test_section_without_a_test_split(store: Store, evaluated: RunRecord) -> None:
+    at = open_page(PAGE)
+    assert "Test set" not in [s.value for s in at.subheader]

@@ -47,7 +47,8 @@ def test_extracts_data_files_and_skips_os_litter(tmp_path: Path) -> None:
     )
     dest = tmp_path / "out"
     written = extract_zip(archive, dest)
-    assert written == [dest.resolve() / "set/cat/1.txt", dest.resolve() / "set/dog/2.txt"]
+    assert written.warnings == []
+    assert written.files == [dest.resolve() / "set/cat/1.txt", dest.resolve() / "set/dog/2.txt"]
     assert (dest / "set/cat/1.txt").read_bytes() == b"one"
     assert files_under(dest) == [dest / "set/cat/1.txt", dest / "set/dog/2.txt"]
 
@@ -115,7 +116,7 @@ def test_zip_bomb_is_refused_from_its_headers(tmp_path: Path) -> None:
 def test_small_highly_compressible_files_are_fine(tmp_path: Path) -> None:
     # 512 KiB of zeros compresses ~1000x, but below the ratio threshold that is just a blank image.
     path = make_zip(tmp_path / "a.zip", {"blank.bmp": bytes(512 * 1024)})
-    assert [p.name for p in extract_zip(path, tmp_path / "dest")] == ["blank.bmp"]
+    assert [p.name for p in extract_zip(path, tmp_path / "dest").files] == ["blank.bmp"]
 
 
 def test_too_many_files_is_refused(tmp_path: Path) -> None:
@@ -123,7 +124,7 @@ def test_too_many_files_is_refused(tmp_path: Path) -> None:
     with pytest.raises(GlassboxError, match="6 entries, more than the limit of 5"):
         extract_zip(path, tmp_path / "dest", ArchiveLimits(max_files=5))
     assert files_under(tmp_path / "dest") == []
-    assert len(extract_zip(path, tmp_path / "dest", ArchiveLimits(max_files=6))) == 6
+    assert len(extract_zip(path, tmp_path / "dest", ArchiveLimits(max_files=6)).files) == 6
 
 
 def test_declared_total_and_entry_sizes_are_limited(tmp_path: Path) -> None:
@@ -196,3 +197,75 @@ def test_corrupt_entry_data_is_refused(tmp_path: Path) -> None:
 )
 def test_is_junk(name: str, junk: bool) -> None:
     assert is_junk(name) is junk
+
+
+# ---- entry names without the UTF-8 flag ------------------------------------------------------------
+
+
+class _LegacyName(zipfile.ZipInfo):
+    """An entry named in a Windows code page, without the UTF-8 flag, as Windows' own zip writes it
+    (zipfile writes any non-ASCII name as flagged UTF-8, so the raw bytes are passed as the cp437 text
+    that reads back as them)."""
+
+    def _encodeFilenameFlags(self) -> tuple[bytes, int]:  # noqa: N802 (zipfile's name)
+        return self.filename.encode("cp437"), self.flag_bits & ~0x800
+
+
+def legacy_zip(path: Path, names: list[str], encoding: str) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in names:
+            archive.writestr(_LegacyName(name.encode(encoding).decode("cp437")), b"x")
+    with zipfile.ZipFile(path) as archive:  # really written unflagged, in that code page
+        assert all(not info.flag_bits & 0x800 for info in archive.infolist())
+    return path
+
+
+def extracted_names(path: Path, dest: Path) -> tuple[list[str], list[str]]:
+    result = extract_zip(path, dest)
+    return [p.relative_to(dest.resolve()).as_posix() for p in result.files], result.warnings
+
+
+@pytest.mark.parametrize(
+    ("encoding", "names"),
+    [
+        ("utf-8", ["photos/café/1.png", "photos/猫/1.png"]),  # zip on Linux and macOS: UTF-8, unflagged
+        ("cp437", ["photos/café/1.png", "photos/thé/1.png"]),  # Windows, US
+        ("cp850", ["fotos/café/1.png", "fotos/crème/1.png"]),  # Windows, Western Europe
+        ("cp866", ["животные/кошка/1.png", "животные/собака/1.png"]),  # Windows, Russia
+        ("cp932", ["動物/猫/写真1.png", "動物/犬/写真1.png"]),  # Windows, Japan
+        ("gbk", ["宠物照片/猫/1.png", "宠物照片/狗/1.png"]),  # Windows, China
+        ("gbk", ["数据/猫咪/图片1.png", "数据/小狗/图片1.png"]),
+    ],
+)
+def test_unflagged_names_are_read_in_their_code_page(tmp_path: Path, encoding: str, names: list[str]) -> None:
+    path = legacy_zip(tmp_path / "a.zip", names, encoding)
+    assert extracted_names(path, tmp_path / "dest") == (names, [])
+
+
+def test_an_uncertain_code_page_is_warned_with_the_other_readings(tmp_path: Path) -> None:
+    # two Chinese characters are as valid in Korean cp949: no detector can tell, so the user is told;
+    path = legacy_zip(tmp_path / "pets.zip", ["猫/1.png", "狗/1.png"], "gbk")
+    names, warnings = extracted_names(path, tmp_path / "dest")
+    # among tied East Asian pages the most widely used wins (code_pages._EAST_ASIAN_ORDER)
+    assert names == ["猫/1.png", "狗/1.png"]
+    assert warnings == [
+        "pets.zip: file names are not marked as UTF-8 and their code page is uncertain: read as gbk "
+        "('猫/1.png'; also plausible: cp932 'ﾃｨ/1.png', cp950 '癡/1.png', cp949 '챔/1.png'); check the class names, "
+        "or zip with a tool that writes UTF-8 names (7-Zip, or zip on macOS or Linux)"
+    ]
+
+
+def test_flagged_and_ascii_names_are_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "a.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("plain/a.png", b"x")
+        archive.writestr("flagged/é.png", b"x")  # zipfile flags non-ASCII names as UTF-8
+        archive.writestr(_LegacyName("legacy/ä.png"), b"x")  # cp437, the zip standard's code page
+    names, warnings = extracted_names(path, tmp_path / "dest")
+    assert names == ["plain/a.png", "flagged/é.png", "legacy/ä.png"]
+    # only the unflagged name is judged; one letter is too little to tell cp437 from cp866
+    assert warnings == [
+        "a.zip: file names are not marked as UTF-8 and their code page is uncertain: read as cp437 "
+        "('legacy/ä.png'; also plausible: cp866 'legacy/Д.png'); check the class names, "
+        "or zip with a tool that writes UTF-8 names (7-Zip, or zip on macOS or Linux)"
+    ]

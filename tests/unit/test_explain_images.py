@@ -25,10 +25,12 @@ from torch.nn import functional as F
 from torchvision import transforms
 
 from core import datasets, prediction, runs
+from core.artifacts import RunFiles
 from core.cli import main
 from core.config import TrainConfig
+from core.data.pictures import load_image
 from core.errors import GlassboxError
-from core.explain import ExplainOptions, explain, faithfulness, methods
+from core.explain import ExplainOptions, explain, faithfulness, load_subject, methods
 from core.explain.images import ImageModel, occlusion_geometry
 from core.store import Store
 from core.workspace import Workspace
@@ -254,10 +256,21 @@ def test_cli_explain_writes_an_overlay_and_one_json_line(cli_home: tuple[Workspa
     assert code == 0, captured.err
     value = json.loads(captured.out.strip().splitlines()[-1])
     assert value["method"] == "saliency" and value["target"] == value["predicted"]
-    assert value["predicted"] in ("red", "green", "blue") and 0 < value["probability"] <= 1
+    # what the run's model says of this image, computed again here without the CLI
+    subject = load_subject(RunFiles(ws.run_dir(colour_run)), ws.cache_dir)
+    inputs = subject.tensor(load_image(image, subject.image_size))
+    probs = subject.probabilities(inputs)[0]
+    target = int(probs.argmax())
+    assert value["predicted"] == subject.classes[target] == "red"
+    assert value["probability"] == round(float(probs[target]), 4)
     assert value["seconds"] > 0
-    assert {"deletion_auc", "insertion_auc", "random_deletion_auc"} <= set(value["faithfulness"])
-    assert all(0 <= value["faithfulness"][k] <= 1 for k in ("deletion_auc", "insertion_auc", "random_deletion_auc"))
+    figures = faithfulness.measure(subject, inputs, explain(subject, inputs, target, "saliency"))
+    assert value["faithfulness"] == figures.summary()
+    # the curves run from the whole image to a black one (deletion) and from a blurred one to the whole image
+    black, blurred = subject.probabilities(torch.cat([subject.black(inputs), subject.blurred(inputs)]))[:, target]
+    assert (figures.deletion.at(0.0), figures.deletion.at(1.0)) == pytest.approx((probs[target], black), abs=1e-6)
+    assert (figures.insertion.at(0.0), figures.insertion.at(1.0)) == pytest.approx((blurred, probs[target]),
+                                                                                   abs=1e-6)
     with Image.open(out) as written:
         assert written.format == "PNG" and min(written.size) >= 256
 
@@ -303,18 +316,20 @@ def test_cli_predict_classifies_a_folder_and_keeps_unreadable_files(
     for name, colour in (("a_red.png", (210, 30, 30)), ("b_blue.png", (30, 50, 210))):
         Image.new("RGB", (32, 32), colour).save(folder / name)
     (folder / "c_broken.png").write_bytes(b"not a picture")
-    (folder / "notes.txt").write_text("not an image either, and not picked up")
+    (folder / "notes.txt").write_text("not an image either: a row with its reason, as at upload")
+    (folder / ".DS_Store").write_bytes(b"litter")
     out = tmp_path / "predictions.csv"
     code = main(["predict", colour_run, str(tmp_path / "new"), "--out", str(out), "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     value = json.loads(captured.out.strip().splitlines()[-1])
-    assert value["count"] == 3 and value["errors"] == 1
+    assert value["count"] == 4 and value["errors"] == 2
     rows = value["predictions"]
-    assert [row["image"] for row in rows] == ["a_red.png", "b_blue.png", "c_broken.png"]
-    assert [row["predicted"] for row in rows] == ["red", "blue", None]
-    assert "not an image" in rows[2]["error"]
-    assert out.read_text().count("\n") == 4  # header and three rows
+    assert [row["image"] for row in rows] == ["nested/a_red.png", "nested/b_blue.png", "nested/c_broken.png",
+                                              "nested/notes.txt"]
+    assert [row["predicted"] for row in rows] == ["red", "blue", None, None]
+    assert rows[2]["error"] == rows[3]["error"] == "not an image (JPEG, PNG, WebP, AVIF, TIFF, BMP or GIF expected)"
+    assert out.read_text().count("\n") == 5  # header and four rows
 
     for extra, expected in (([str(tmp_path / "missing")], "missing: no such file or folder"),
                             (["--text", "hello"], "give image files or folders, not --text"),

@@ -11,7 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sklearn.metrics import f1_score
 
 from core import datasets, runs
 from core.artifacts import RunFiles
@@ -61,9 +63,13 @@ def test_cli_trains_a_model_that_learns(ws: Workspace, colour_zip: Path) -> None
     assert result["duration_s"] > 0
     # three colour classes: chance is 1/3
     assert result["metrics"]["val_accuracy"] >= 0.8
-    assert 0 <= result["metrics"]["val_macro_f1"] <= 1
     files = RunFiles(ws.run_dir(result["run_id"]))
     assert files.weights.exists() and files.checkpoint.exists() and files.predictions.exists()
+    # the reported figures are those of the saved predictions (the best epoch's)
+    saved = json.loads(files.predictions.read_text())
+    predicted = np.argmax(saved["probs"], axis=1)
+    assert result["metrics"]["val_accuracy"] == pytest.approx(np.mean(predicted == saved["labels"]))
+    assert result["metrics"]["val_macro_f1"] == pytest.approx(f1_score(saved["labels"], predicted, average="macro"))
     # the saved config reproduces the run
     config = TrainConfig.load(files.config)
     assert (config.epochs, config.backbone, config.seed) == (4, "test_efficientnet", 0)
@@ -173,7 +179,7 @@ def test_a_reloaded_model_reproduces_its_validation_predictions(ws: Workspace, s
     from core import data
     from core.artifacts import load_model
     from core.data.image_pipeline import eval_transform
-    from core.data.images import load_image
+    from core.data.pictures import load_image
 
     config = _config(dataset_id, backbone="efficientnet_lite0", weights="auto", mode="head", epochs=2,
                      image_size=64)
@@ -186,7 +192,8 @@ def test_a_reloaded_model_reproduces_its_validation_predictions(ws: Workspace, s
     dataset = store.get_dataset(dataset_id)
     items = data.modality("images").items(ws.dataset_dir(dataset_id), dataset.info)
     transform = eval_transform(model, loaded_config)
-    batch = torch.stack([transform(load_image(ws.dataset_dir(dataset_id) / items[i])) for i in predictions["items"]])
+    batch = torch.stack([transform(load_image(ws.dataset_dir(dataset_id) / items[i], loaded_config.image_size))
+                         for i in predictions["items"]])
     with torch.no_grad():
         probs = model(batch).softmax(1).numpy()
     np.testing.assert_allclose(probs, np.asarray(predictions["probs"]), atol=1e-4)

@@ -4,6 +4,7 @@ words beyond the max length, both methods' defining properties, the HTML and the
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -39,14 +40,84 @@ def test_pieces_are_merged_into_the_words_of_the_text(subject: TextModel) -> Non
     assert [w.score for w in scored] == expected
 
 
+def _tokens(subject: TextModel, ids: torch.Tensor) -> list[str]:
+    return subject.tokenizer.convert_ids_to_tokens(ids[0].tolist())
+
+
+def _cut_off(html: str) -> list[str]:
+    return re.findall(r'<span style="color:#9ca3af" title="cut off: beyond the max length">([^<]*)</span>', html)
+
+
 def test_words_beyond_the_max_length_get_no_score(subject: TextModel) -> None:
-    text = " ".join(f"word{i}" for i in range(30))
+    # three pieces a word: 14 pieces fit between [CLS] and [SEP], so the cut falls inside "glassbox4"
+    text = " ".join(f"glassbox{i}" for i in range(30))
     inputs = subject.encode(text)
-    assert inputs["input_ids"].shape[1] == 16
+    assert _tokens(subject, inputs["input_ids"])[-3:] == ["glass", "##box", "[SEP]"]
+    assert int(inputs["read_chars"][0]) == text.index("glassbox4") + len("glassbox")
     scored = words(text, inputs, np.ones(16))
-    assert scored[0].score is not None and scored[-1].score is None
-    html = to_html(text, scored)
-    assert html.count("cut off: beyond the max length") == sum(w.score is None for w in scored)
+    assert [w.score for w in scored] == [3.0, 3.0, 3.0, 3.0, 2.0] + [None] * 25  # the part of "glassbox4" read
+    assert _cut_off(to_html(text, scored)) == [f"glassbox{i}" for i in range(5, 30)]
+
+
+def test_words_the_tokenizer_drops_are_read_as_nothing_not_cut_off(subject: TextModel) -> None:
+    # a zero-width space reaches the model as no token at all, so it has no effect: 0.0, not "cut off";
+    # here the seven words fill the max length exactly, so nothing is cut
+    text = " ".join(f"word{i}" for i in range(7)) + " \u200b"
+    inputs = subject.encode(text)
+    assert inputs["input_ids"].shape[1] == 16 and int(inputs["read_chars"][0]) == len(text)
+    scored = words(text, inputs, np.ones(16))
+    assert [w.score for w in scored] == [2.0] * 7 + [0.0]
+    assert _cut_off(to_html(text, scored)) == []
+    longer = text + " late"
+    assert [w.score for w in words(longer, subject.encode(longer), np.ones(16))] == [2.0] * 7 + [0.0, None]
+
+
+def test_emoji_words_are_read_as_unknown_tokens_and_scored(subject: TextModel) -> None:
+    """The tokenizer reads each emoji word as its [UNK] token: that token is the word's, scored by both methods
+    and padded in the baseline like any word, while [CLS] and [SEP] stay fixed and unscored."""
+    text = "the kettle is 😡 terrible 👎"
+    inputs = subject.encode(text)
+    assert _tokens(subject, inputs["input_ids"]) == ["[CLS]", "the", "kettle", "is", "[UNK]", "terrible", "[UNK]",
+                                                     "[SEP]"]
+    assert inputs["word_ids"][0].tolist() == [-1, 0, 1, 2, 3, 4, 5, -1]
+    assert _tokens(subject, subject.baseline(inputs)) == ["[CLS]"] + ["[PAD]"] * 6 + ["[SEP]"]
+    ig = explain(subject, inputs, 1, "ig", ExplainOptions(ig_steps=16)).attribution
+    assert ig[0] == 0.0 and ig[-1] == 0.0 and np.all(ig[1:-1] != 0.0)  # the markers' embeddings never move
+
+    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    occluded = ids.clone()
+    occluded[0, 4] = subject.tokenizer.pad_token_id  # the [UNK] of "😡"
+    with torch.no_grad():
+        drop = subject.logits(ids, mask)[0, 1] - subject.logits(occluded, mask)[0, 1]
+    scored = words(text, inputs, explain(subject, inputs, 1, "occlusion").attribution)
+    assert scored[3].text == "😡" and scored[3].score == pytest.approx(float(drop), abs=1e-4)
+
+    for method in ("ig", "occlusion"):
+        value = explain_text(subject, text, method, target="good", options=ExplainOptions(ig_steps=16))
+        assert [word for word, _ in value["tokens"]] == ["the", "kettle", "is", "😡", "terrible", "👎"]
+        assert [score is None for _, score in value["tokens"]] == [False] * 6
+        assert _cut_off(value["html"]) == []
+
+
+def test_a_text_of_emoji_alone_is_explained(subject: TextModel) -> None:
+    """One word, one [UNK]: both methods give it the whole score change from the padding baseline, and the
+    deletion check deletes it (leaving an empty text) as its top word and as its random word alike."""
+    text = "😀😀😀"
+    inputs = subject.encode(text)
+    assert _tokens(subject, inputs["input_ids"]) == ["[CLS]", "[UNK]", "[SEP]"]
+    assert inputs["word_ids"][0].tolist() == [-1, 0, -1]
+    with torch.no_grad():
+        change = float(subject.logits(inputs["input_ids"], inputs["attention_mask"])[0, 1]
+                       - subject.logits(subject.baseline(inputs), inputs["attention_mask"])[0, 1])
+    probability, empty = subject.probabilities([text, ""])[:, 1]
+    for method in ("ig", "occlusion"):
+        value = explain_text(subject, text, method, target="good", options=ExplainOptions(ig_steps=64))
+        [(word, score)] = value["tokens"]
+        assert word == text and score == pytest.approx(change, abs=0.02 * max(1.0, abs(change)))
+        assert value["faithfulness"]["k"] == 1
+        assert value["faithfulness"]["topk_drop"] == pytest.approx(probability - empty, abs=1e-4)
+        assert value["faithfulness"]["random_drop"] == value["faithfulness"]["topk_drop"]
+        assert _cut_off(value["html"]) == []
 
 
 def test_methods_are_registered_and_integrated_gradients_is_complete(subject: TextModel) -> None:
@@ -56,11 +127,11 @@ def test_methods_are_registered_and_integrated_gradients_is_complete(subject: Te
     result = explain(subject, inputs, 1, "ig", ExplainOptions(ig_steps=64))
     with torch.no_grad():
         full = subject.logits(inputs["input_ids"], inputs["attention_mask"])[0, 1]
-        empty = subject.logits(subject.baseline(inputs["input_ids"]), inputs["attention_mask"])[0, 1]
+        empty = subject.logits(subject.baseline(inputs), inputs["attention_mask"])[0, 1]
     # completeness: the words' scores add up to the score's change from the padding baseline
     assert sum(w.score for w in words(text, inputs, result.attribution)) == pytest.approx(
         float(full - empty), abs=0.02 * max(1.0, abs(float(full - empty))))
-    assert subject.tokenizer.convert_ids_to_tokens(subject.baseline(inputs["input_ids"])[0].tolist())[1] == "[PAD]"
+    assert subject.tokenizer.convert_ids_to_tokens(subject.baseline(inputs)[0].tolist())[1] == "[PAD]"
 
 
 def test_occlusion_is_the_score_drop_of_padding_one_word(subject: TextModel) -> None:

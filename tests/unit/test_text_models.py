@@ -239,6 +239,7 @@ def _planted(path: Path, n: int = 120, seed: int = 0) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_cli_trains_a_text_model_on_the_planted_word_and_explains_it(tmp_path: Path) -> None:
     """Through the real worker, then `explain --text`: the planted word must carry the most evidence."""
     from core.artifacts import RunFiles
