@@ -38,10 +38,14 @@ class BadFilesError(GlassboxError):
 
     def __init__(self, bad: list[tuple[str, str]]) -> None:
         self.bad = bad
-        shown = ", ".join(f"{name} ({reason})" for name, reason in bad[:_MAX_LISTED])
-        more = f" and {len(bad) - _MAX_LISTED} more" if len(bad) > _MAX_LISTED else ""
         plural = "" if len(bad) == 1 else "s"
-        super().__init__(f"{len(bad)} {self.noun}{plural} cannot be used: {shown}{more}")
+        super().__init__(f"{len(bad)} {self.noun}{plural} cannot be used: {with_reasons(bad)}")
+
+
+def with_reasons(bad: list[tuple[str, str]]) -> str:
+    """"a.jpg (truncated JPEG), b.jpg (empty file) and 3 more": what a refusal lists of (name, reason) pairs."""
+    shown = ", ".join(f"{name} ({reason})" for name, reason in bad[:_MAX_LISTED])
+    return shown + (f" and {len(bad) - _MAX_LISTED} more" if len(bad) > _MAX_LISTED else "")
 
 
 def write_items(dest: Path, item_column: str, rows: Iterable[tuple[str, str]]) -> None:

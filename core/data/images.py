@@ -29,6 +29,7 @@ from core.data.base import (
     item_labels,
     read_items,
     warning,
+    with_reasons,
     write_items,
     write_split,
 )
@@ -382,10 +383,7 @@ def _refuse_structure(
 ) -> None:
     if not good:
         if bad:
-            name, reason = bad[0]
-            raise GlassboxError(
-                f"{upload}: no usable images ({len(bad)} file(s) unusable, e.g. {name}: {reason})"
-            )
+            raise GlassboxError(f"{upload}: no usable images; {len(bad)} unusable file(s): {with_reasons(bad)}")
         raise GlassboxError(f"{upload}: no images found")
     counts = Counter(c.label for c, _ in good)
     if len(counts) < 2:

@@ -29,7 +29,16 @@ import numpy as np
 from core.config import TrainConfig
 from core.data import MODALITIES, reading
 from core.data import labels as labelling
-from core.data.base import BadFilesError, Split, balance_warnings, item_labels, read_items, warning, write_items
+from core.data.base import (
+    BadFilesError,
+    Split,
+    balance_warnings,
+    item_labels,
+    read_items,
+    warning,
+    with_reasons,
+    write_items,
+)
 from core.errors import GlassboxError
 from core.models import shipped
 from core.models.shipped import DEFAULT_TEXT_BACKBONE
@@ -382,7 +391,7 @@ def _refuse_structure(
                 f"(columns: {', '.join(table.columns)})"
             )
     if not rows:
-        raise GlassboxError(f"{upload}: no usable rows ({len(bad)} row(s) unusable, e.g. {bad[0][0]}: {bad[0][1]})")
+        raise GlassboxError(f"{upload}: no usable rows; {len(bad)} unusable row(s): {with_reasons(bad)}")
     counts = Counter(label for _, _, label in rows)
     if len(counts) < 2:
         raise GlassboxError(

@@ -211,10 +211,12 @@ class _LegacyName(zipfile.ZipInfo):
         return self.filename.encode("cp437"), self.flag_bits & ~0x800
 
 
-def legacy_zip(path: Path, names: list[str], encoding: str) -> Path:
+def legacy_zip(path: Path, names: list[str] | dict[str, bytes], encoding: str) -> Path:
+    """A zip whose entries (names, or names and contents) are named in `encoding` without the UTF-8 flag."""
+    entries = names if isinstance(names, dict) else dict.fromkeys(names, b"x")
     with zipfile.ZipFile(path, "w") as archive:
-        for name in names:
-            archive.writestr(_LegacyName(name.encode(encoding).decode("cp437")), b"x")
+        for name, payload in entries.items():
+            archive.writestr(_LegacyName(name.encode(encoding).decode("cp437")), payload)
     with zipfile.ZipFile(path) as archive:  # really written unflagged, in that code page
         assert all(not info.flag_bits & 0x800 for info in archive.infolist())
     return path

@@ -5,7 +5,6 @@ that trains on the user's split and reports its test part apart."""
 from __future__ import annotations
 
 import io
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,8 @@ from core.store import Store
 from core.training.loop import TrainJob, train
 from core.workspace import Workspace
 from tests.conftest import ROOT
+from tests.unit.test_archive import legacy_zip
+from tests.unit.test_images_data import make_zip
 
 CASES = ROOT.parent / "shared" / "cases"
 IMAGES = data.modality("images")
@@ -35,13 +36,6 @@ def png(seed: int, colour: tuple[int, int, int] = (128, 128, 128)) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def make_zip(path: Path, entries: dict[str, bytes]) -> Path:
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, payload in entries.items():
-            archive.writestr(name, payload)
-    return path
 
 
 def split_entries(
@@ -191,41 +185,24 @@ def test_loose_files_without_a_wrapper_are_reported(tmp_path: Path) -> None:
 
 def test_files_with_no_class_folder_at_all_are_unusable(tmp_path: Path) -> None:
     upload = make_zip(tmp_path / "u.zip", {"a.png": png(1), "b.png": png(2)})
-    with pytest.raises(GlassboxError, match="no usable images .* a.png: not inside a class folder"):
+    refusal = r"no usable images; 2 unusable file\(s\): a.png \(not inside a class folder\), b.png"
+    with pytest.raises(GlassboxError, match=refusal):
         IMAGES.ingest(upload, tmp_path / "ds")
 
 
 def test_windows_code_page_class_names(tmp_path: Path) -> None:
     """A zip Windows wrote in China: gbk names without the UTF-8 flag (see test_archive for the kinds)."""
-
-    class LegacyName(zipfile.ZipInfo):
-        def _encodeFilenameFlags(self) -> tuple[bytes, int]:  # noqa: N802 (zipfile's name)
-            return self.filename.encode("cp437"), self.flag_bits & ~0x800
-
-    path = tmp_path / "u.zip"
-    with zipfile.ZipFile(path, "w") as archive:
-        for c, cls in enumerate(("猫咪", "小狗")):
-            for i in range(3):
-                name = f"宠物照片/{cls}/图片{i}.png".encode("gbk").decode("cp437")
-                archive.writestr(LegacyName(name), png(10 * c + i))
-    info = IMAGES.ingest(path, tmp_path / "ds")
+    entries = {f"宠物照片/{cls}/图片{i}.png": png(10 * c + i)
+               for c, cls in enumerate(("猫咪", "小狗")) for i in range(3)}
+    info = IMAGES.ingest(legacy_zip(tmp_path / "u.zip", entries, "gbk"), tmp_path / "ds")
     assert info["classes"] == ["小狗", "猫咪"]
     assert info["counts"] == {"小狗": 3, "猫咪": 3}
 
 
 def test_uncertain_code_page_is_a_dataset_problem(tmp_path: Path) -> None:
     """Two kana per name are as valid in Korean cp949: the reading is kept, and the user warned."""
-
-    class LegacyName(zipfile.ZipInfo):
-        def _encodeFilenameFlags(self) -> tuple[bytes, int]:  # noqa: N802 (zipfile's name)
-            return self.filename.encode("cp437"), self.flag_bits & ~0x800
-
-    path = tmp_path / "u.zip"
-    with zipfile.ZipFile(path, "w") as archive:
-        for c, cls in enumerate(("ねこ", "いぬ")):
-            for i in range(3):
-                archive.writestr(LegacyName(f"{cls}/{i}.png".encode("cp932").decode("cp437")), png(10 * c + i))
-    info = IMAGES.ingest(path, tmp_path / "ds")
+    entries = {f"{cls}/{i}.png": png(10 * c + i) for c, cls in enumerate(("ねこ", "いぬ")) for i in range(3)}
+    info = IMAGES.ingest(legacy_zip(tmp_path / "u.zip", entries, "cp932"), tmp_path / "ds")
     assert info["classes"] == ["いぬ", "ねこ"]
     assert messages(info)[0] == (
         "u.zip: file names are not marked as UTF-8 and their code page is uncertain: read as cp932 "
