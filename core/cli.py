@@ -310,8 +310,11 @@ def _predict(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     elif args.text:
         raise GlassboxError(f"run {run.id} classifies {run.modality}: give image files or folders, not --text")
     else:
-        (paths, names), source = _images_to_predict(args.inputs), None
-        table = prediction.images(load_subject(files, ws.cache_dir), paths, names)
+        if not args.inputs:
+            raise GlassboxError("give one or more image files, folders or zips to predict on")
+        source = None
+        with prediction.image_files([Path(name) for name in args.inputs], ws.staging_dir) as (paths, names):
+            table = prediction.images(load_subject(files, ws.cache_dir), paths, names)
     out = Path(args.out) if args.out else None
     if out is None and source is not None:
         out = ws.run_dir(run.id) / "predictions" / f"{source.stem}.csv"
@@ -351,33 +354,6 @@ def _texts_to_predict(args: argparse.Namespace) -> tuple[list[str], list[str] | 
     source = Path(args.inputs[0])
     read = read_texts(source, args.text_column)
     return read.texts, read.problems, source
-
-
-def _images_to_predict(inputs: Sequence[str]) -> tuple[list[Path], list[str]]:
-    """The files to predict on and their row names. A folder (the usual batch of new photos) is read as
-    upload reads one (`list_files`): every file at any depth but OS litter, whatever its extension, named
-    by its path inside the folder; a file given alone is named as given. Non-images get a row with the
-    reason."""
-    from core.data.pictures import list_files
-
-    if not inputs:
-        raise GlassboxError("give one or more image files or folders to predict on")
-    paths: list[Path] = []
-    names: list[str] = []
-    for name in inputs:
-        path = Path(name)
-        if path.is_dir():
-            inside = list_files(path)
-            paths += [path / rel for rel in inside]
-            names += inside
-        elif path.is_file():
-            paths.append(path)
-            names.append(name)
-        else:
-            raise GlassboxError(f"{path}: no such file or folder")
-    if not paths:
-        raise GlassboxError(f"no files to predict on in {', '.join(inputs)}")
-    return paths, names
 
 
 def _progress_printer(label: str) -> Callable[[float], None]:
@@ -474,7 +450,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     pr = commands.add_parser("predict", help="a finished run's predictions on new texts or images, as a CSV")
     pr.add_argument("run_id")
-    pr.add_argument("inputs", nargs="*", help="text runs: one CSV or TSV; image runs: image files or folders")
+    pr.add_argument("inputs", nargs="*",
+                    help="text runs: one CSV, TSV or .txt; image runs: image files, folders or zips")
     pr.add_argument("--text", action="append", help="text runs: a text to classify (repeatable)")
     pr.add_argument("--text-column", help="the CSV's column holding the texts (default: suggested)")
     pr.add_argument("--out", help="CSV to write (default: runs/<id>/predictions/<input>.csv; none for --text)")

@@ -8,7 +8,9 @@ one bad file in a hundred should not cost the other ninety-nine.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import pandas as pd
 
 from core.errors import GlassboxError
 
-__all__ = ["MAX_INPUTS", "images", "texts"]
+__all__ = ["MAX_INPUTS", "image_files", "images", "texts"]
 
 MAX_INPUTS = 100_000
 """Inputs per batch: a bound on time and memory that no hand-made batch reaches."""
@@ -63,6 +65,41 @@ def images(subject: Any, paths: Sequence[Path], names: Sequence[str] | None = No
         if tensors:
             probs[read] = subject.probabilities(torch.cat(tensors))
     return _table("image", names, probs, subject.classes, errors)
+
+
+@contextmanager
+def image_files(sources: Sequence[Path], staging: Path) -> Iterator[tuple[list[Path], list[str]]]:
+    """(files to predict on, their row names) for images given as files, folders or zips, read as upload
+    reads them: a folder's or a zip's every file at any depth but OS litter (`pictures.list_files`,
+    `archive.extract_zip`), whatever its extension, named by its path inside the folder or zip
+    (`day1/IMG_0001.JPG` and `day2/IMG_0001.JPG` differ); a file given alone is named as given. A
+    zip is unpacked with the upload guards into a folder under `staging`, removed on exit.
+
+    Raises GlassboxError for a missing source, an unsafe or damaged zip, or no files at all."""
+    from core.data.archive import extract_zip
+    from core.data.pictures import list_files
+
+    paths: list[Path] = []
+    names: list[str] = []
+    with ExitStack() as stack:
+        for source in map(Path, sources):
+            if source.is_dir():
+                inside = list_files(source)
+                paths += [source / rel for rel in inside]
+                names += inside
+            elif source.is_file() and source.suffix.lower() == ".zip":
+                folder = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=staging, prefix="predict-")))
+                files = extract_zip(source, folder).files
+                paths += files
+                names += [file.relative_to(folder.resolve()).as_posix() for file in files]
+            elif source.is_file():
+                paths.append(source)
+                names.append(str(source))
+            else:
+                raise GlassboxError(f"{source}: no such file or folder")
+        if not paths:
+            raise GlassboxError(f"no files to predict on in {', '.join(str(s) for s in sources)}")
+        yield paths, names
 
 
 def _table(kind: str, inputs: list[str], probs: np.ndarray, classes: Sequence[str], errors: list[str]) -> pd.DataFrame:

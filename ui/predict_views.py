@@ -9,13 +9,13 @@ or more and see each prediction with a Grad-CAM map of where the model looked. T
 from __future__ import annotations
 
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from core import prediction
-from core.data.pictures import SUFFIXES
 from core.data.text import read_texts
 from core.explain.text import explain_text
 from ui import explain_views, run_picker, text_explain, thumbnails
@@ -41,23 +41,42 @@ def text(studio: Studio, picked: run_picker.Picked) -> None:
         _csv_of_texts(studio, subject, picked.run.id)
 
 
+def _staged_images(studio: Studio, uploads: list[Any], stack: ExitStack) -> tuple[list[Path], list[str]]:
+    """Uploaded files on disk until `stack` closes, and their row names: an image by its name, the files
+    of a zip by "zip name/path inside" (read as upload reads a zip: `prediction.image_files`)."""
+    paths: list[Path] = []
+    names: list[str] = []
+    for upload in uploads:
+        staged = stack.enter_context(staged_file(studio.ws.staging_dir, upload.name, upload.getvalue()))
+        if staged.suffix.lower() == ".zip":
+            inside, inside_names = stack.enter_context(prediction.image_files([staged], studio.ws.staging_dir))
+            paths += inside
+            names += [f"{upload.name}/{name}" for name in inside_names]
+        else:
+            paths.append(staged)
+            names.append(upload.name)
+    return paths, names
+
+
 def images(studio: Studio, picked: run_picker.Picked) -> None:
     """Predict with an image classifier: uploaded images, each with its prediction and Grad-CAM map."""
     subject = explain_views.model_or_message(picked.files, studio.ws.cache_dir)
     if subject is None:
         return
-    uploads = st.file_uploader("Images to classify", type=[suffix.lstrip(".") for suffix in SUFFIXES],
-                               accept_multiple_files=True, key="predict_images")
+    # no type filter: every file gets a row, a prediction or the reason it is no image (a HEIC, a PDF...)
+    uploads = st.file_uploader("Images to classify (or zips of them)", accept_multiple_files=True,
+                               key="predict_images")
     if not uploads:
-        st.caption("Upload one or more images: each gets the model's prediction and a map of where it looked.")
+        st.caption("Upload one or more images, in any format Pillow reads, or zips of folders of them: each image "
+                   "gets the model's prediction and a map of where it looked, each other file the reason.")
         return
     signature = (picked.run.id, tuple(u.file_id for u in uploads))
     state = st.session_state
     if state.get("predict_images_result", {}).get("signature") != signature:
         with user_errors("Cannot classify these images: "), st.spinner(f"Classifying {len(uploads)} image(s)..."), \
                 ExitStack() as stack:
-            paths = [stack.enter_context(staged_file(studio.ws.staging_dir, u.name, u.getvalue())) for u in uploads]
-            table = prediction.images(subject, paths, [u.name for u in uploads])
+            paths, names = _staged_images(studio, uploads, stack)
+            table = prediction.images(subject, paths, names)
             readable = [i for i, error in enumerate(table["error"]) if not error][:MAPS]
             method, overlays = explain_views.map_thumbnails(
                 subject, [paths[i] for i in readable], [subject.classes.index(table["predicted"][i]) for i in readable])

@@ -83,3 +83,24 @@ def test_uploaded_images_are_classified_and_mapped(store: Store, explainable: Ru
     assert any("1 of 3 image(s) could not be read" in w.value and "broken.png" in w.value for w in at.warning)
     maps = [img.caption for image in at.get("image") for img in image.proto.imgs]
     assert len(maps) == 2 and maps[0].startswith("circle.png: ")
+
+
+def test_a_zip_of_folders_is_predicted_file_by_file(store: Store, explainable: RunRecord) -> None:
+    import zipfile
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("batch/day1/IMG_1.png", png("circle", 98))
+        zipped.writestr("batch/day2/IMG_1.png", png("circle", 97))
+        zipped.writestr("batch/day2/photo.heic", b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic")
+        zipped.writestr("batch/._IMG_1.png", b"resource fork")
+        zipped.writestr("__MACOSX/batch/._IMG_1.png", b"resource fork")
+    at = open_page(PAGE)
+    at.file_uploader(key="predict_images").set_value([("batch.zip", archive.getvalue(), "application/zip")]).run()
+    assert not at.exception, at.exception
+    table = at.dataframe[-1].value
+    assert sorted(table["image"]) == ["batch.zip/batch/day1/IMG_1.png", "batch.zip/batch/day2/IMG_1.png",
+                                      "batch.zip/batch/day2/photo.heic"]
+    errors = dict(zip(table["image"], table["error"], strict=True))
+    assert errors["batch.zip/batch/day2/photo.heic"] == "HEIC is not supported; convert to JPEG"
+    assert errors["batch.zip/batch/day1/IMG_1.png"] == ""

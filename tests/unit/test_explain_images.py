@@ -333,7 +333,7 @@ def test_cli_predict_classifies_a_folder_and_keeps_unreadable_files(
 
     for extra, expected in (([str(tmp_path / "missing")], "missing: no such file or folder"),
                             (["--text", "hello"], "give image files or folders, not --text"),
-                            ([], "give one or more image files or folders")):
+                            ([], "give one or more image files, folders or zips")):
         assert main(["predict", colour_run, *extra]) != 0
         err = capsys.readouterr().err
         assert err.startswith("error:") and len(err.strip().splitlines()) == 1 and expected in err, err

@@ -52,3 +52,21 @@ def test_every_real_file_of_the_folder_gets_a_row_named_by_its_path(
     assert {name for name, row in rows.items() if row["predicted"] in ("cat", "dog")} == set(rows) - set(unreadable)
     value = json.loads(captured.out.strip().splitlines()[-1])
     assert (value["count"], value["errors"]) == (14, len(unreadable))
+
+
+def test_a_zip_of_the_folder_gives_the_same_rows(trained: str, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import zipfile
+
+    archive = tmp_path / "new_photos.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in sorted(p for p in (CASE / "new_photos").rglob("*") if p.is_file()):
+            zipped.write(path, path.relative_to(CASE).as_posix())  # litter included, as a Mac zips it
+    folder, zipped_out = tmp_path / "folder.csv", tmp_path / "zip.csv"
+    assert main(["predict", trained, str(CASE / "new_photos"), "--out", str(folder)]) == 0
+    assert main(["predict", trained, str(archive), "--out", str(zipped_out)]) == 0
+    capsys.readouterr()
+    with open(folder, encoding="utf-8", newline="") as a, open(zipped_out, encoding="utf-8", newline="") as b:
+        by_folder = [(row["image"], row["predicted"], row["error"]) for row in csv.DictReader(a)]
+        by_zip = [(row["image"], row["predicted"], row["error"]) for row in csv.DictReader(b)]
+    assert sorted(by_zip) == sorted((f"new_photos/{name}", predicted, error) for name, predicted, error in by_folder)
