@@ -70,11 +70,16 @@ def _datasets_add(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     record = datasets.add(ws, store, Path(args.path), name=args.name, modality=args.modality,
                           drop_bad=args.drop_bad, options=_ingest_options(args))
     info = record.info
-    for problem in info.get("problems", []):
-        print(f"{problem['level']}: {problem['message']}", file=sys.stderr)
+    _print_problems(info)
     _emit(args, {"dataset_id": record.id, "name": record.name, "modality": record.modality, **info},
           f"{record.id}  {record.name}: {info['num_items']} items, {len(info['classes'])} classes")
     return 0
+
+
+def _print_problems(info: dict[str, Any]) -> None:
+    """A new dataset's warnings on stderr, one a line, as the Data page shows them."""
+    for problem in info.get("problems", []):
+        print(f"{problem['level']}: {problem['message']}", file=sys.stderr)
 
 
 def _datasets_list(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
@@ -142,6 +147,7 @@ def _dataset_for(args: argparse.Namespace, ws: Workspace, store: Store) -> str:
     if path.exists():
         record = datasets.add(ws, store, path, modality=args.task, drop_bad=args.drop_bad,
                               options=_ingest_options(args))
+        _print_problems(record.info)
         print(f"dataset {record.id}: {record.info['num_items']} items, {len(record.info['classes'])} classes",
               file=sys.stderr)
         return record.id
@@ -283,7 +289,8 @@ def _explain_text(args: argparse.Namespace, ws: Workspace, run_id: str) -> int:
     check = value["faithfulness"]
     _emit(args, value, f"predicted {value['predicted']} ({value['probability']:.2f}); words for {value['target']} "
                        f"({method}): {shown}\ndeleting the top {check['k']} word(s) lowers its probability by "
-                       f"{check['topk_drop']:.3f}, deleting {check['k']} random word(s) by {check['random_drop']:.3f}")
+                       f"{check['topk_drop']:.3f}, deleting {check['k']} random word(s) by {check['random_drop']:.3f}"
+                       + "".join(f"\nnote: {note}" for note in value["notes"]))
     return 0
 
 
@@ -326,19 +333,34 @@ def _predict(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     rows = json.loads(table.head(_JSON_ROWS).to_json(orient="records"))
     value = {"run_id": run.id, "count": len(table), "counts": counts, "errors": failed,
              "out": str(out) if out else None, "predictions": rows, "truncated": len(table) > _JSON_ROWS}
+    cut = int(table["cut_off"].sum()) if "cut_off" in table else 0
+    value["cut_off"] = cut
     lines = [f"{len(table)} input(s): " + ", ".join(f"{k} {v}" for k, v in counts.items())]
-    if failed:
-        lines.append(f"{failed} input(s) with a problem: see the error column")
+    if cut:
+        lines.append(f"{cut} text(s) are longer than the model's max length: only their first tokens were read "
+                     "(cut_off column)")
     if out is not None:
+        if failed:
+            lines.append(f"{failed} input(s) with a problem: see the error column")
         lines.append(f"wrote {out}")
     else:
         kind = table.columns[0]
-        lines += [f"{row['predicted']} ({row['confidence']:.2f}): {row[kind]}" if row["predicted"] is not None
-                  else f"not read ({row['error']}): {row[kind]}" for row in rows[:_PRINTED_ROWS]]
+        lines += [_printed(row, kind) for row in rows[:_PRINTED_ROWS]]
         if len(table) > _PRINTED_ROWS:
             lines.append(f"... and {len(table) - _PRINTED_ROWS} more: give --out FILE.csv for them all")
     _emit(args, value, "\n".join(lines))
     return 0
+
+
+def _printed(row: dict[str, Any], kind: str) -> str:
+    """One prediction as a line: the class and confidence, what to distrust about it, and the input."""
+    if row["predicted"] is None:
+        return f"not read ({row['error']}): {row[kind]}"
+    flags = [row["error"]] if row["error"] else []
+    if row.get("cut_off"):
+        flags.append("cut off at the max length")
+    shown = f" [{'; '.join(flags)}]" if flags else ""
+    return f"{row['predicted']} ({row['confidence']:.2f}){shown}: {row[kind]}"
 
 
 def _texts_to_predict(args: argparse.Namespace) -> tuple[list[str], list[str] | None, Path | None]:

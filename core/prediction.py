@@ -28,7 +28,8 @@ _CHUNK = 64  # images decoded and classified together
 
 
 def texts(subject: Any, inputs: Sequence[str], problems: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per text: the text, the predicted class, its probability and every class's probability.
+    """One row per text: the text, the predicted class, its probability, every class's probability and
+    `cut_off` (True when the text is longer than the model's max length, so only its start was read).
     Every text is predicted (the model has an answer even for an empty one), but `error` says which to
     distrust: an empty text, or the reading problem `problems` gives for it (a ragged CSV row)."""
     values = [str(text) for text in inputs]
@@ -37,7 +38,9 @@ def texts(subject: Any, inputs: Sequence[str], problems: Sequence[str] | None = 
     problems = list(problems) if problems is not None else [""] * len(values)
     errors = [problem or ("empty text" if not text.strip() else "") for text, problem in zip(values, problems,
                                                                                               strict=True)]
-    return _table("text", values, probs, subject.classes, errors)
+    table = _table("text", values, probs, subject.classes, errors)
+    table.insert(len(table.columns) - 1, "cut_off", subject.cut_off(values))
+    return table
 
 
 def images(subject: Any, paths: Sequence[Path], names: Sequence[str] | None = None) -> pd.DataFrame:

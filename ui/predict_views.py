@@ -154,6 +154,10 @@ def _csv_of_texts(studio: Studio, subject: Any, run_id: str) -> None:
     if len(flagged):
         st.warning(f"{len(flagged)} row(s) to distrust (see the error column): "
                    + "; ".join(dict.fromkeys(flagged["error"].head(5))), icon=":material/warning:")
+    cut = int(table["cut_off"].sum())
+    if cut:
+        st.info(f"{cut} text(s) are longer than the model's max length: only their first tokens were read "
+                "(see the cut_off column).", icon=":material/content_cut:")
     counts = table["predicted"].value_counts()
     st.bar_chart(counts, horizontal=True, x_label="texts", y_label="predicted class")
     _table_and_download(table, run_id, "texts")

@@ -98,6 +98,7 @@ class ImagesModality:
         folders = _folder_names(sorted({c.label for c, _ in good}))
         items: list[tuple[str, str, Checked]] = []
         part_of: dict[str, str] = {}
+        origin_of: dict[str, str] = {}  # stored path -> the path the user knows, for messages
         for cand, result in good:
             rel = PurePosixPath("images", folders[cand.label], *PurePosixPath(cand.stored).parts).as_posix()
             target = dest / rel
@@ -108,11 +109,12 @@ class ImagesModality:
                 shutil.copyfile(base / cand.origin, target)
             items.append((rel, cand.label, result))
             part_of[rel] = cand.part
+            origin_of[rel] = cand.origin
         shutil.rmtree(unpacked, ignore_errors=True)
         items.sort(key=lambda item: item[0])
         write_items(dest, "relpath", [(rel, label) for rel, label, _ in items])
         DecodedImages.adopt(dest, [(rel, result) for rel, _, result in items])  # training decodes nothing again
-        info = _info(plan, items, sorted(name for name, _ in bad))
+        info = _info(plan, items, sorted(name for name, _ in bad), origin_of)
         if plan.split_folders:
             parts = [(rel, label, part_of[rel]) for rel, label, _ in items]
             info["split"], split_problems = _keep_split(dest, plan, parts)
@@ -369,9 +371,11 @@ def _merge_similar(plan: _Plan, merge: bool) -> None:
     groups = labelling.similar_groups(counts)
     if not groups:
         return
-    plan.problems.append(warning(labelling.similar_warning(groups, counts, merged_now=merge)))
-    if merge:
+    if not merge:
+        plan.problems.append(warning(labelling.similar_warning(groups, counts, None)))
+    else:
         into = labelling.merged([c.label for c in plan.candidates])
+        plan.problems.append(warning(labelling.similar_warning(groups, counts, into)))
         plan.candidates = [
             c if into[c.label] == c.label else replace(c, label=into[c.label], stored=f"{c.label}/{c.stored}")
             for c in plan.candidates
@@ -415,7 +419,9 @@ def _folder_names(classes: list[str]) -> dict[str, str]:
 # ---- info and items -------------------------------------------------------------------------------
 
 
-def _info(plan: _Plan, items: list[tuple[str, str, Checked]], dropped: list[str]) -> dict[str, Any]:
+def _info(
+    plan: _Plan, items: list[tuple[str, str, Checked]], dropped: list[str], origin_of: dict[str, str]
+) -> dict[str, Any]:
     counts = Counter(label for _, label, _ in items)
     classes = sorted(counts)
     widths = [r.width for _, _, r in items]
@@ -428,7 +434,7 @@ def _info(plan: _Plan, items: list[tuple[str, str, Checked]], dropped: list[str]
     problems = list(plan.problems)
     if dropped:
         problems.append(warning(f"{len(dropped)} unusable file(s) left out: {_listed(dropped)}"))
-    problems.extend(_warnings(counts, items, modes))
+    problems.extend(_warnings(counts, items, modes, origin_of))
     return {
         "layout": plan.layout,
         "classes": classes,
@@ -447,12 +453,13 @@ def _info(plan: _Plan, items: list[tuple[str, str, Checked]], dropped: list[str]
 
 
 def _warnings(
-    counts: Counter[str], items: list[tuple[str, str, Checked]], modes: Counter[str]
+    counts: Counter[str], items: list[tuple[str, str, Checked]], modes: Counter[str], origin_of: dict[str, str]
 ) -> list[dict[str, str]]:
+    """Warnings about the kept images, naming files by their path in the upload (`origin_of`)."""
     problems = balance_warnings(counts, "images", _FEW_IMAGES, _IMBALANCE)
     by_digest: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for rel, label, result in items:
-        by_digest[result.digest].append((rel, label))
+        by_digest[result.digest].append((origin_of[rel], label))
     groups = [g for g in by_digest.values() if len(g) > 1]
     contradicting = [g for g in groups if len({label for _, label in g}) > 1]
     if contradicting:

@@ -55,12 +55,16 @@ def merged(labels: list[str]) -> dict[str, str]:
     return {label: unicodedata.normalize("NFC", winners[_key(label)].strip()) for label in counts}
 
 
-def similar_warning(groups: list[list[str]], counts: dict[str, int], merged_now: bool) -> str:
-    """The message that names similar labels: as merged (`merged_now`), or with how to merge them."""
-    shown = "; ".join(" and ".join(f"{label!r} ({counts.get(label, 0)})" for label in group)
-                      for group in groups[:_MAX_LISTED])
+def similar_warning(groups: list[list[str]], counts: dict[str, int], into: dict[str, str] | None) -> str:
+    """The message that names similar labels: as merged into the class `into` maps them to (`merged`),
+    or, when `into` is None, with how to merge them."""
+    def named(group: list[str]) -> str:
+        listed = " and ".join(f"{label!r} ({counts.get(label, 0)})" for label in group)
+        return f"{listed} into {into[group[0]]!r}" if into is not None else listed
+
+    shown = "; ".join(named(group) for group in groups[:_MAX_LISTED])
     more = f" and {len(groups) - _MAX_LISTED} more group(s)" if len(groups) > _MAX_LISTED else ""
-    if merged_now:
+    if into is not None:
         return f"labels that differ only by case, spaces or accents were merged: {shown}{more}"
     return (f"labels that differ only by case, spaces or accents are separate classes: {shown}{more}; "
             "merge them with 'Merge similar labels' (CLI: --merge-similar-labels) if they mean the same class")

@@ -30,6 +30,7 @@ import codecs
 import csv
 import io
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,7 +184,7 @@ def _detect(raw: bytes, *, partial: bool = False) -> tuple[str, list[str]]:
         return "utf-8-sig", []
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16", []
-    utf16 = _utf16_without_bom(raw[:8192])
+    utf16 = _utf16_without_bom(raw, partial=partial)
     if utf16:
         return utf16, []
     try:
@@ -194,21 +195,25 @@ def _detect(raw: bytes, *, partial: bool = False) -> tuple[str, list[str]]:
     return _legacy(raw)
 
 
-def _utf16_without_bom(head: bytes) -> str | None:
-    """UTF-16 without a BOM: its ASCII characters (delimiters, digits, line breaks, Latin letters) have a
-    zero byte, all on the same side. A quarter of the characters being ASCII is enough for a CSV (its
-    delimiters and line breaks alone come close), and binary data has zeros on both sides."""
-    if len(head) < 4:
+def _utf16_without_bom(raw: bytes, *, partial: bool) -> str | None:
+    """UTF-16 without a BOM: every ASCII character (delimiters, digits, spaces, line breaks) has a zero
+    byte, all on the same side, while UTF-8 or code-page text has no zero byte at all. So: zeros on one
+    side for at least 5% of the characters (a CSV's delimiters and line breaks alone pass that, in any
+    script), almost none on the other, an even length, and a strict decoding without control characters
+    but tabs and line breaks; binary data fails one of these."""
+    if len(raw) < 4 or (not partial and len(raw) % 2):
         return None
-    head = head[: len(head) // 2 * 2]
+    head = raw[:8192]
     half = len(head) // 2
     low, high = head[1::2].count(0), head[0::2].count(0)
     for codec, zeros, other in (("utf-16-le", low, high), ("utf-16-be", high, low)):
-        if zeros >= 0.25 * half and other <= 0.01 * half:
-            try:
-                head.decode(codec)
-            except UnicodeDecodeError:
-                continue
+        if zeros < 0.05 * half or other > 0.01 * half:
+            continue
+        try:
+            text = codecs.getincrementaldecoder(codec)().decode(head, final=False)
+        except UnicodeDecodeError:
+            continue
+        if not any(unicodedata.category(c) == "Cc" and c not in "\t\r\n" for c in text):
             return codec
     return None
 

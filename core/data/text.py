@@ -415,11 +415,10 @@ def _merge_similar(rows: list[tuple[int, str, str]], merge: bool) -> tuple[list[
     groups = labelling.similar_groups(counts)
     if not groups:
         return rows, None
-    message = labelling.similar_warning(groups, counts, merged_now=merge)
-    if merge:
-        into = labelling.merged([label for _, _, label in rows])
-        rows = [(line, text, into[label]) for line, text, label in rows]
-    return rows, message
+    if not merge:
+        return rows, labelling.similar_warning(groups, counts, None)
+    into = labelling.merged([label for _, _, label in rows])
+    return [(line, text, into[label]) for line, text, label in rows], labelling.similar_warning(groups, counts, into)
 
 
 def _deduplicate(rows: list[tuple[int, str, str]]) -> tuple[list[tuple[int, str, str]], int]:
@@ -522,7 +521,8 @@ def _warnings(rows: list[tuple[int, str, str]], counts: Counter[str], words: lis
         problems.append(
             warning(
                 f"{long} of {len(rows)} text(s) are longer than {limit} tokens, the default max length: a model "
-                "reads only their first tokens, so raise Max tokens on the Train page if their ends matter"
+                "reads only their first tokens, so raise Max tokens on the Train page (CLI: --max-length) if their "
+                "ends matter"
             )
         )
     elif long:

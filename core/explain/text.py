@@ -24,6 +24,7 @@ import html
 import math
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +118,18 @@ class TextModel:
 
     def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=input_ids, attention_mask=attention_mask)
+
+    def cut_off(self, texts: list[str]) -> list[bool]:
+        """Whether each text is longer than the max length in tokens, so the model reads only its start.
+        Told by the tokenizer's overflow (fast tokenizers map overflowing pieces to their text, slow ones
+        return them per text), so no text is tokenised in full and no length warning is printed."""
+        if not texts:
+            return []
+        encoded = self.tokenizer(texts, truncation=True, max_length=self.max_length, return_overflowing_tokens=True)
+        if "overflow_to_sample_mapping" in encoded:
+            pieces = Counter(encoded["overflow_to_sample_mapping"])
+            return [pieces[i] > 1 for i in range(len(texts))]
+        return [bool(rest) for rest in encoded["overflowing_tokens"]]
 
     def probabilities(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Softmax probabilities (n x classes), in the order of `texts`. Texts are batched by length so
@@ -321,9 +334,18 @@ def explain_text(subject: TextModel, text: str, method: str = "ig", target: str 
         "top_words": top_words(scored),
         "faithfulness": deletion.summary(),
         "html": to_html(text, scored),
-        "notes": list(result.notes),
+        "notes": list(result.notes) + _cut_note(scored, subject.max_length),
         "seconds": round(result.seconds, 4),
     }
+
+
+def _cut_note(scored: list[Word], max_length: int) -> list[str]:
+    """The note that says the text was cut, when words lie past the max length (they carry no score)."""
+    unread = sum(1 for w in scored if w.score is None)
+    if not unread:
+        return []
+    return [f"the text is longer than the model's max length ({max_length} tokens): its last {unread} word(s) "
+            "were not read and have no score"]
 
 
 def _spans(text: str) -> list[tuple[int, int]]:

@@ -46,17 +46,20 @@ def test_a_csv_of_texts_is_predicted_row_by_row(ws: Workspace, store: Store, tex
                                                 minilm_weights: Path) -> None:
     fabricate_text_run(ws, store, text_dataset, minilm_weights, preds=[0, 1])
     at = open_page(PAGE)
-    rows = "id\tcomment\tstars\n1\tlovely, would buy again\t5\n2\tawful smell\t1\n3\t\t3\n"
+    long = "lovely " * 400
+    rows = f"id\tcomment\tstars\n1\tlovely, would buy again\t5\n2\tawful smell\t1\n3\t\t3\n4\t{long}\t5\n"
     at.file_uploader(key="predict_csv").set_value(("new.tsv", rows.encode("utf-16"), "text/tab-separated-values"))
     at.run()
     assert not at.exception, at.exception
     table = at.dataframe[-1].value
-    assert table["text"].tolist() == ["lovely, would buy again", "awful smell", ""]
+    assert table["text"].tolist() == ["lovely, would buy again", "awful smell", "", long.strip()]
     assert set(table["predicted"]) <= set(TEXT_CLASSES)
     probs = table[[f"p({c})" for c in TEXT_CLASSES]].sum(axis=1)
-    assert probs.round(6).tolist() == [1.0, 1.0, 1.0]
-    assert table["error"].tolist() == ["", "", "empty text"]
-    assert any("3 text(s) from column **comment**" in c.value for c in at.caption)
+    assert probs.round(6).tolist() == [1.0, 1.0, 1.0, 1.0]
+    assert table["error"].tolist() == ["", "", "empty text", ""]
+    assert table["cut_off"].tolist() == [False, False, False, True]
+    assert any("1 text(s) are longer than the model's max length" in i.value for i in at.info)
+    assert any("4 text(s) from column **comment**" in c.value for c in at.caption)
     assert any("1 row(s) to distrust (see the error column): empty text" in w.value for w in at.warning)
     assert at.get("download_button")
 

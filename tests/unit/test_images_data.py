@@ -264,7 +264,7 @@ def test_duplicates_are_warned_louder_across_labels(tmp_path: Path) -> None:
     entries = class_entries({"cat": 12, "dog": 12})
     entries["pets/cat/copy.png"] = entries["pets/cat/0.png"]
     info = IMAGES.ingest(make_zip(tmp_path / "u.zip", entries), tmp_path / "ds")
-    assert "1 image(s) are exact duplicates" in messages(info)
+    assert "1 image(s) are exact duplicates of another (e.g. pets/cat/0.png = pets/cat/copy.png)" in messages(info)
     assert "different labels" not in messages(info)
 
     entries["pets/dog/copy.png"] = entries["pets/cat/0.png"]

@@ -108,6 +108,11 @@ def test_utf16_without_a_bom(tmp_path: Path, codec: str) -> None:
     content = "text,label\nthé vert très bon,pos\n很好用,pos\nnul,neg\nmauvais,neg\n"
     table = read_table(_file(tmp_path / "u.csv", content.encode(codec)))
     assert table.encoding == codec and table.rows[1] == (3, ["很好用", "pos"])
+    # text in another script has few ASCII characters: its delimiters and line breaks are enough
+    russian = "текст,метка\n" + "".join(f"отзыв номер {i} хороший,хорошо\nплохой отзыв {i},плохо\n" for i in range(6))
+    table = read_table(_file(tmp_path / "ru.csv", russian.encode(codec)))
+    assert (table.encoding, table.columns, len(table.rows)) == (codec, ["текст", "метка"], 12)
+    assert TextModality().accepts(tmp_path / "ru.csv")
 
 
 def test_legacy_code_pages_are_detected(tmp_path: Path) -> None:
@@ -157,7 +162,9 @@ def test_similar_labels_are_named_and_merged_on_request(tmp_path: Path) -> None:
     lonely = _file(tmp_path / "lonely.csv", "text,label\na,pos\nb,pos\nc,Pos\nd,neg\ne,neg\n")
     with pytest.raises(GlassboxError, match=r"'Pos' have only 1 row.*'Pos' and 'pos' differ only by case"):
         TextModality().ingest(lonely, tmp_path / "lonely")
-    assert any("were merged" in p["message"] for p in merged["problems"])
+    assert any(p["message"] == "labels that differ only by case, spaces or accents were merged: 'Positif' (2) and "
+               f"'positif' (3) and 'positif ' (2) into 'positif'; '{decomposed}' (2) and 'négatif' (2) into 'négatif'"
+               for p in merged["problems"])
 
 
 def test_preview_says_what_was_decided(tmp_path: Path) -> None:

@@ -178,3 +178,13 @@ def test_explain_text_returns_what_the_cli_prints(subject: TextModel) -> None:
     assert [word for word, _ in value["tokens"]] == ["cold", "food", "and", "a", "rude", "waiter"]
     assert set(value["faithfulness"]) == {"k", "probability", "topk_drop", "random_drop", "beats_random"}
     assert value["html"].startswith("<div") and value["notes"]
+
+
+def test_a_cut_text_says_so_and_predictions_flag_it(subject: TextModel) -> None:
+    long = " ".join(f"glassbox{i}" for i in range(30))
+    value = explain_text(subject, long, "occlusion")
+    assert value["notes"][-1] == ("the text is longer than the model's max length (16 tokens): its last 25 word(s) "
+                                  "were not read and have no score")
+    assert not any("max length" in note for note in explain_text(subject, "short and sweet", "occlusion")["notes"])
+    # 14 word pieces fit: "glassbox0 ... glassbox3" is 12, "glassbox4" makes 15
+    assert subject.cut_off(["glassbox0 glassbox1 glassbox2 glassbox3", long, ""]) == [False, True, False]
