@@ -13,7 +13,7 @@ import streamlit as st
 from core.store import ACTIVE
 from ui.shell import setup
 
-studio = setup("Home", icon=":material/home:")
+studio = setup("Home")
 
 st.title("Glassbox")
 st.markdown(

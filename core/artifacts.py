@@ -43,6 +43,12 @@ class RunFiles:
         return self.root / "preprocessing.json"
 
     @property
+    def training_stats(self) -> Path:
+        """What the training inputs looked like (`core.training_stats`), for Predict's "unlike the training
+        data" hints."""
+        return self.root / "training_stats.json"
+
+    @property
     def predictions(self) -> Path:
         """Validation-set predictions of the best model: what Evaluate and Explain start from."""
         return self.root / "predictions.json"

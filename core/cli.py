@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from core import datasets, runs
-from core.config import MODES, TrainConfig
+from core.config import CLASS_WEIGHTS, MODES, TrainConfig
 from core.data import BadFilesError
 from core.data.labels import MERGE_OPTION
 from core.errors import GlassboxError
@@ -136,7 +136,7 @@ def _train_config(args: argparse.Namespace, ws: Workspace, store: Store) -> Trai
     overrides = {
         key: getattr(args, key)
         for key in ("backbone", "epochs", "batch_size", "lr", "image_size", "max_length", "mode", "device", "seed",
-                    "weights", "precision")
+                    "weights", "precision", "class_weights")
         if getattr(args, key) is not None
     }
     return config.updated(**overrides)
@@ -145,8 +145,12 @@ def _train_config(args: argparse.Namespace, ws: Workspace, store: Store) -> Trai
 def _dataset_for(args: argparse.Namespace, ws: Workspace, store: Store) -> str:
     path = Path(args.data)
     if path.exists():
-        record = datasets.add(ws, store, path, modality=args.task, drop_bad=args.drop_bad,
-                              options=_ingest_options(args))
+        try:
+            record = datasets.add(ws, store, path, modality=args.task, drop_bad=args.drop_bad,
+                                  options=_ingest_options(args))
+        except datasets.DuplicateDatasetError as exc:  # training on a file already stored trains on its dataset
+            print(f"dataset {exc.existing.id} ({exc.existing.name}): the same file, already stored", file=sys.stderr)
+            return exc.existing.id
         _print_problems(record.info)
         print(f"dataset {record.id}: {record.info['num_items']} items, {len(record.info['classes'])} classes",
               file=sys.stderr)
@@ -305,23 +309,26 @@ def _predict(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     from core import prediction
     from core.artifacts import RunFiles
     from core.explain import load_subject
+    from core.training_stats import training_stats
 
     run = store.get_run(args.run_id)
     if run.status != "completed":
         raise GlassboxError(f"run {run.id} is {run.status}: predict needs a completed run")
     files = RunFiles(ws.run_dir(run.id))
+    stats = training_stats(files)
     # inputs are read before the model loads, so a bad file fails in a blink
     if run.modality == "text":
-        texts, problems, source = _texts_to_predict(args)
-        table = prediction.texts(load_subject(files, ws.cache_dir), texts, problems)
+        kind = "text"
+        texts, problems, others, source = _texts_to_predict(args)
+        table = prediction.texts(load_subject(files, ws.cache_dir), texts, problems, others, stats)
     elif args.text:
         raise GlassboxError(f"run {run.id} classifies {run.modality}: give image files or folders, not --text")
     else:
         if not args.inputs:
             raise GlassboxError("give one or more image files, folders or zips to predict on")
-        source = None
+        kind, source = "image", None
         with prediction.image_files([Path(name) for name in args.inputs], ws.staging_dir) as (paths, names):
-            table = prediction.images(load_subject(files, ws.cache_dir), paths, names)
+            table = prediction.images(load_subject(files, ws.cache_dir), paths, names, stats)
     out = Path(args.out) if args.out else None
     if out is None and source is not None:
         out = ws.run_dir(run.id) / "predictions" / f"{source.stem}.csv"
@@ -339,12 +346,15 @@ def _predict(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     if cut:
         lines.append(f"{cut} text(s) are longer than the model's max length: only their first tokens were read "
                      "(cut_off column)")
+    value["unlike_training"] = unlike = int((table["unlike_training"] != "").sum())
+    if unlike:
+        lines.append(f"{unlike} input(s) look unlike the training data: trust their predictions less "
+                     "(unlike_training column)")
     if out is not None:
         if failed:
             lines.append(f"{failed} input(s) with a problem: see the error column")
         lines.append(f"wrote {out}")
     else:
-        kind = table.columns[0]
         lines += [_printed(row, kind) for row in rows[:_PRINTED_ROWS]]
         if len(table) > _PRINTED_ROWS:
             lines.append(f"... and {len(table) - _PRINTED_ROWS} more: give --out FILE.csv for them all")
@@ -359,23 +369,28 @@ def _printed(row: dict[str, Any], kind: str) -> str:
     flags = [row["error"]] if row["error"] else []
     if row.get("cut_off"):
         flags.append("cut off at the max length")
+    if row["unlike_training"]:
+        flags.append(f"unlike the training data: {row['unlike_training']}")
     shown = f" [{'; '.join(flags)}]" if flags else ""
     return f"{row['predicted']} ({row['confidence']:.2f}){shown}: {row[kind]}"
 
 
-def _texts_to_predict(args: argparse.Namespace) -> tuple[list[str], list[str] | None, Path | None]:
-    """The texts, their reading problems (None for --text) and the file they came from."""
+def _texts_to_predict(
+    args: argparse.Namespace,
+) -> tuple[list[str], list[str] | None, dict[str, list[str]] | None, Path | None]:
+    """The texts, their reading problems and the file's other columns (both None for --text) and the file
+    they came from."""
     from core.data.text import read_texts
 
     if args.text and args.inputs:
         raise GlassboxError("give either a CSV of texts or --text, not both")
     if args.text:
-        return list(args.text), None, None
+        return list(args.text), None, None, None
     if len(args.inputs) != 1:
         raise GlassboxError("give one CSV or TSV of texts, or --text \"...\"")
     source = Path(args.inputs[0])
     read = read_texts(source, args.text_column)
-    return read.texts, read.problems, source
+    return read.texts, read.problems, read.others, source
 
 
 def _progress_printer(label: str) -> Callable[[float], None]:
@@ -430,6 +445,8 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     train.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"))
     train.add_argument("--seed", type=int)
+    train.add_argument("--class-weights", choices=CLASS_WEIGHTS,
+                       help="balanced: every class counts as much in the loss, however few its items (default: none)")
     train.add_argument("--weights", help="auto (default), none (from scratch) or a weights file")
     train.add_argument("--drop-bad", action="store_true")
     train.add_argument("--detach", action="store_true", help="return at once; the run goes on in the background")

@@ -14,6 +14,9 @@ MODES = ("head", "partial", "full")
 OPTIMIZERS = ("adamw", "sgd")
 AUGMENTATIONS = ("none", "light", "medium", "strong")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# how much each class's items count in the loss: "balanced" weighs a class by n / (k * its count), as
+# scikit-learn's compute_class_weight does, so a small class counts as much as a large one
+CLASS_WEIGHTS = ("none", "balanced")
 
 
 @dataclass
@@ -34,6 +37,7 @@ class TrainConfig:
     warmup_fraction: float = 0.1
     label_smoothing: float = 0.1
     early_stopping_patience: int = 0
+    class_weights: str = "none"
     seed: int = 0
     val_fraction: float = 0.2
     device: str = "auto"
@@ -54,6 +58,7 @@ class TrainConfig:
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (self.augmentation in AUGMENTATIONS, f"augmentation must be one of {', '.join(AUGMENTATIONS)}"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
+            (self.class_weights in CLASS_WEIGHTS, f"class weights must be one of {', '.join(CLASS_WEIGHTS)}"),
             (1 <= self.epochs <= 1000, "epochs must be between 1 and 1000"),
             (1 <= self.batch_size <= 4096, "batch size must be between 1 and 4096"),
             (0 < self.lr < 10, "learning rate must be positive and below 10"),

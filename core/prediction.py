@@ -3,13 +3,17 @@
 The model is the one the explainers load (`core.explain.load_subject`): it reads inputs exactly as the
 run's validation did, so a prediction here is what Evaluate's figures describe. An input that cannot
 be read (a corrupt image) gets its reason in the `error` column rather than stopping the batch, since
-one bad file in a hundred should not cost the other ninety-nine.
+one bad file in a hundred should not cost the other ninety-nine; one that looks unlike the run's training
+data (`core.training_stats`) says how in `unlike_training`.
 """
 
 from __future__ import annotations
 
+import io
 import tempfile
-from collections.abc import Iterator, Sequence
+import warnings
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from core.errors import GlassboxError
+from core.training_stats import ImageInput, unlike_training
 
-__all__ = ["MAX_INPUTS", "image_files", "images", "texts"]
+__all__ = ["MAX_INPUTS", "image_files", "images", "maps_zip", "texts"]
 
 MAX_INPUTS = 100_000
 """Inputs per batch: a bound on time and memory that no hand-made batch reaches."""
@@ -27,27 +32,35 @@ MAX_INPUTS = 100_000
 _CHUNK = 64  # images decoded and classified together
 
 
-def texts(subject: Any, inputs: Sequence[str], problems: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per text: the text, the predicted class, its probability, every class's probability and
-    `cut_off` (True when the text is longer than the model's max length, so only its start was read).
+def texts(subject: Any, inputs: Sequence[str], problems: Sequence[str] | None = None,
+          others: Mapping[str, Sequence[str]] | None = None, stats: dict[str, Any] | None = None) -> pd.DataFrame:
+    """One row per text: the text, the predicted class, its probability, every class's probability,
+    `cut_off` (True when the text is longer than the model's max length, so only its start was read) and
+    `unlike_training` (how the text looks unlike the training texts `stats` describe, "" when it does not).
     Every text is predicted (the model has an answer even for an empty one), but `error` says which to
-    distrust: an empty text, or the reading problem `problems` gives for it (a ragged CSV row)."""
+    distrust: an empty text, or the reading problem `problems` gives for it (a ragged CSV row).
+
+    `others` are the input file's other columns (`TextsToPredict.others`: ids, dates...), kept first, in
+    file order and row by row, so an analyst can join the predictions back; one whose name a prediction
+    column has gets `input_` in front (`input_predicted`) rather than being overwritten."""
     values = [str(text) for text in inputs]
     _check_count(len(values))
     probs = subject.probabilities(values) if values else np.zeros((0, len(subject.classes)))
     problems = list(problems) if problems is not None else [""] * len(values)
     errors = [problem or ("empty text" if not text.strip() else "") for text, problem in zip(values, problems,
                                                                                               strict=True)]
-    table = _table("text", values, probs, subject.classes, errors)
-    table.insert(len(table.columns) - 1, "cut_off", subject.cut_off(values))
-    return table
+    table = _table("text", values, probs, subject.classes, errors, [unlike_training(stats, v) for v in values])
+    table.insert(table.columns.get_loc("unlike_training"), "cut_off", subject.cut_off(values))
+    return _beside(others or {}, table)
 
 
-def images(subject: Any, paths: Sequence[Path], names: Sequence[str] | None = None) -> pd.DataFrame:
+def images(subject: Any, paths: Sequence[Path], names: Sequence[str] | None = None,
+           stats: dict[str, Any] | None = None) -> pd.DataFrame:
     """One row per file (named by `names`, default the file names): files that are no usable image keep
-    their row, with no prediction and the reason in `error` ("truncated JPEG"). Images are decoded as
-    the run's validation decoded them (reduced to the model's input size), a chunk at a time, so a folder
-    of thousands of photos never sits in memory as tensors all at once."""
+    their row, with no prediction and the reason in `error` ("truncated JPEG"); `unlike_training` says how
+    an image looks unlike the training images `stats` describe ("" when it does not). Images are decoded
+    as the run's validation decoded them (reduced to the model's input size), a chunk at a time, so a
+    folder of thousands of photos never sits in memory as tensors all at once."""
     import torch
 
     from core.data.pictures import UnreadableImage, load_image
@@ -56,18 +69,42 @@ def images(subject: Any, paths: Sequence[Path], names: Sequence[str] | None = No
     names = list(names) if names is not None else [Path(p).name for p in paths]
     probs = np.full((len(paths), len(subject.classes)), np.nan)
     errors = [""] * len(paths)
+    unlike: list[str | None] = [None] * len(paths)
     for start in range(0, len(paths), _CHUNK):
         read: list[int] = []
         tensors: list[torch.Tensor] = []
         for index in range(start, min(start + _CHUNK, len(paths))):
             try:
-                tensors.append(subject.tensor(load_image(Path(paths[index]), subject.image_size)))
-                read.append(index)
+                picture = load_image(Path(paths[index]), subject.image_size)
             except UnreadableImage as exc:
                 errors[index] = exc.reason
+                continue
+            tensors.append(subject.tensor(picture))
+            read.append(index)
+            if stats is not None:
+                unlike[index] = unlike_training(stats, ImageInput(picture, _full_size(Path(paths[index]))))
         if tensors:
             probs[read] = subject.probabilities(torch.cat(tensors))
-    return _table("image", names, probs, subject.classes, errors)
+    return _table("image", names, probs, subject.classes, errors, unlike)
+
+
+def maps_zip(table: pd.DataFrame, maps: Mapping[int, bytes]) -> bytes:
+    """A zip of an image batch's predictions: `predictions.csv` (every row of `table`, as `images` made it)
+    and, for each row index in `maps` (its PNG: a Grad-CAM overlay), `maps/<the row's image>.png`, so the
+    map of the row `day1/IMG_0001.JPG` is `maps/day1/IMG_0001.JPG.png`. Names stay inside the zip (no
+    leading `/`, no `..`) and distinct: a name two rows share gets ` (row N)`, N counting from 1."""
+    buffer = io.BytesIO()
+    used: set[str] = set()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("predictions.csv", table.to_csv(index=False))
+        for row, png in sorted(maps.items()):
+            parts = [p for p in str(table["image"].iloc[row]).replace("\\", "/").split("/") if p not in ("", ".", "..")]
+            name = "maps/" + "/".join(parts or ["image"])
+            if name in used:
+                name += f" (row {row + 1})"
+            used.add(name)
+            archive.writestr(f"{name}.png", png)
+    return buffer.getvalue()
 
 
 @contextmanager
@@ -105,7 +142,8 @@ def image_files(sources: Sequence[Path], staging: Path) -> Iterator[tuple[list[P
         yield paths, names
 
 
-def _table(kind: str, inputs: list[str], probs: np.ndarray, classes: Sequence[str], errors: list[str]) -> pd.DataFrame:
+def _table(kind: str, inputs: list[str], probs: np.ndarray, classes: Sequence[str], errors: list[str],
+           unlike: list[str | None]) -> pd.DataFrame:
     read = ~np.isnan(probs).any(axis=1) if len(probs) else np.zeros(0, dtype=bool)
     best = np.where(read, np.nan_to_num(probs, nan=-1.0).argmax(axis=1), -1) if len(probs) else np.zeros(0, int)
     table = pd.DataFrame({
@@ -115,8 +153,38 @@ def _table(kind: str, inputs: list[str], probs: np.ndarray, classes: Sequence[st
     })
     for index, name in enumerate(classes):
         table[f"p({name})"] = probs[:, index] if len(probs) else []
+    table["unlike_training"] = pd.Series([hint or "" for hint in unlike], dtype="str")
     table["error"] = pd.Series(errors, dtype="str")
     return table
+
+
+def _beside(inputs: Mapping[str, Sequence[str]], table: pd.DataFrame) -> pd.DataFrame:
+    """`inputs` (columns of the input file) then `table`; an input column named as a column of `table`
+    gets `input_` in front as often as needed to be unique."""
+    taken = set(table.columns) | set(inputs)
+    kept: dict[str, Sequence[str]] = {}
+    for name, cells in inputs.items():
+        new = name
+        while new in table.columns or (new != name and new in taken):
+            new = f"input_{new}"
+        taken.add(new)
+        kept[new] = cells
+    return pd.concat([pd.DataFrame(kept, index=table.index, dtype="str"), table], axis=1)
+
+
+def _full_size(path: Path) -> tuple[int, int] | None:
+    """An image file's width and height in px as stored, from its header (no pixels decoded; EXIF rotation
+    aside, which an area comparison does not need); None when it cannot be opened now."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            # the file was just decoded under upload's pixel limit: Pillow's own bomb warning is no news
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return image.size
+    except (OSError, Image.DecompressionBombError):
+        return None
 
 
 def _check_count(count: int) -> None:

@@ -3,14 +3,15 @@ honest when a worker died without saying so."""
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 
-from core import datasets, jobs
+from core import datasets, jobs, models
 from core.artifacts import RunFiles
 from core.config import TrainConfig
 from core.errors import GlassboxError
-from core.store import ACTIVE, RunRecord, Store
+from core.store import ACTIVE, DatasetRecord, RunRecord, Store
 from core.workspace import Workspace
 
 # how long a run may sit in "starting" without its worker checking in before it counts as dead
@@ -27,6 +28,7 @@ def create(ws: Workspace, store: Store, config: TrainConfig, backend: str = "loc
     if dataset.modality != config.modality:
         raise GlassboxError(f"dataset {dataset.name} holds {dataset.modality}, not {config.modality}")
     config = config.updated(dataset_id=dataset.id)
+    _check_space(ws, space_needed(config, dataset))
     run_id = time.strftime("run-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     files = RunFiles(ws.run_dir(run_id))
     files.root.mkdir(parents=True)
@@ -91,12 +93,53 @@ def resume(ws: Workspace, store: Store, run_id: str) -> RunRecord:
     run = store.get_run(run_id)
     if run.status not in ("interrupted", "failed", "cancelled"):
         raise GlassboxError(f"run {run_id} is {run.status}: only interrupted, failed or cancelled runs resume")
+    _check_space(ws, space_still_needed(ws, store, run))
     store.transition(run_id, [run.status], status="queued", cancel_requested_at=None, error=None, finished_at=None,
                      pid=None)
     checkpoint = RunFiles(ws.run_dir(run_id)).checkpoint
     store.add_event(run_id, "resume requested" + ("" if checkpoint.exists() else " (no checkpoint: from the start)"))
     jobs.backend(run.backend, ws, store).submit(store.get_run(run_id))
     return store.get_run(run_id)
+
+
+def space_needed(config: TrainConfig, dataset: DatasetRecord) -> int:
+    """Bytes a run's files take at their peak, estimated from the backbone's parameter count (float32)
+    and the dataset's size: the best weights, the last checkpoint (weights plus the optimizer's moments,
+    none for a frozen backbone) written beside the previous one before it replaces it, and predictions
+    (about 12 bytes per number, every item's probabilities at most). GlassboxError for an unknown backbone."""
+    params_m = models.family(config.modality).describe(config.backbone).params_m or 0.0
+    weights = int(params_m * 1e6 * 4)
+    moments = 0 if config.mode == "head" else 2 if config.optimizer == "adamw" else 1
+    checkpoint = weights * (1 + moments)
+    predictions = int(dataset.info.get("num_items", 0)) * (len(dataset.info.get("classes", ())) + 2) * 12
+    return weights + 2 * checkpoint + predictions
+
+
+def space_still_needed(ws: Workspace, store: Store, run: RunRecord) -> int:
+    """`space_needed` less what the run's files already hold (they are overwritten in place)."""
+    held = sum(path.stat().st_size for path in ws.run_dir(run.id).rglob("*") if path.is_file())
+    needed = space_needed(TrainConfig.from_dict(run.config), store.get_dataset(run.dataset_id))
+    return max(0, needed - held)
+
+
+def disk_full_reason(ws: Workspace, needed: int) -> str:
+    """What a run stopped by a full disk says, with what to do."""
+    free = shutil.disk_usage(ws.home).free
+    return (f"the workspace's disk is full ({ws.home}: {_megabytes(free)} free, the run needs about "
+            f"{_megabytes(needed)} more); free some space (delete old runs or datasets), then resume: the last "
+            "good checkpoint is kept")
+
+
+def _check_space(ws: Workspace, needed: int) -> None:
+    free = shutil.disk_usage(ws.home).free
+    if free < needed:
+        raise GlassboxError(f"not enough space on the workspace's disk ({ws.home}): {_megabytes(free)} free, the "
+                            f"run needs about {_megabytes(needed)} for its weights and checkpoints; free some space "
+                            "(delete old runs or datasets) and try again")
+
+
+def _megabytes(size: int) -> str:
+    return f"{max(1, round(size / 1e6))} MB"
 
 
 def wait(ws: Workspace, store: Store, run_id: str, poll_s: float = 0.2) -> RunRecord:

@@ -7,6 +7,7 @@ and write at once; `busy_timeout` absorbs the brief write locks instead of faili
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -21,6 +22,8 @@ from core.errors import GlassboxError
 ACTIVE = ("starting", "running")
 TERMINAL = ("completed", "failed", "cancelled")
 STATUSES = ("queued", *ACTIVE, "interrupted", *TERMINAL)
+_JSON_COLUMNS = ("metrics", "config", "phase")
+_BASELINE_KEYS = ("baselines", "baseline_metrics")  # kept in a run's metrics by core.baselines
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS datasets (
@@ -53,7 +56,8 @@ CREATE TABLE IF NOT EXISTS runs (
     eta_s REAL,
     cancel_requested_at REAL,
     metrics TEXT NOT NULL DEFAULT '{}',
-    error TEXT
+    error TEXT,
+    phase TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status, created_at);
 CREATE TABLE IF NOT EXISTS metrics (
@@ -110,6 +114,9 @@ class RunRecord:
     cancel_requested_at: float | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    # work before or between training steps: {"what": "encoding features", "done": 310, "total": 888,
+    # "eta_s": 12.5}; None once steps run
+    phase: dict[str, Any] | None = None
 
     @property
     def is_active(self) -> bool:
@@ -136,8 +143,12 @@ class RunRecord:
             "total_epochs": self.total_epochs,
             "step": self.step,
             "total_steps": self.total_steps,
+            "phase": self.phase,
             "duration_s": round(ended - self.started_at, 3) if ended and self.started_at else None,
-            "metrics": self.metrics,
+            # the baselines a run was scored against sit beside its own figures ({name: {metric: value}} and
+            # the strongest one's), not among them
+            "metrics": {k: v for k, v in self.metrics.items() if k not in _BASELINE_KEYS},
+            **{key: self.metrics.get(key, {}) for key in _BASELINE_KEYS},
             "error": self.error,
         }
 
@@ -148,6 +159,10 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.executescript(_SCHEMA)
+            # a workspace made before runs had a phase gains the column (SQLite adds it in place)
+            if "phase" not in {row["name"] for row in db.execute("PRAGMA table_info(runs)")}:
+                with contextlib.suppress(sqlite3.OperationalError):  # another process added it first
+                    db.execute("ALTER TABLE runs ADD COLUMN phase TEXT")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -233,7 +248,7 @@ class Store:
     def update_run(self, run_id: str, **values: Any) -> None:
         if not values:
             return
-        for key in ("metrics", "config"):
+        for key in _JSON_COLUMNS:
             if key in values:
                 values[key] = json.dumps(values[key])
         assignments = ", ".join(f"{k} = ?" for k in values)
@@ -315,4 +330,5 @@ def _run(row: sqlite3.Row) -> RunRecord:
     data = dict(row)
     data["config"] = json.loads(data["config"])
     data["metrics"] = json.loads(data["metrics"])
+    data["phase"] = json.loads(data["phase"]) if data["phase"] else None
     return RunRecord(**data)

@@ -7,6 +7,7 @@ SIGTERM (a shutdown, a cluster pre-empting the job) ends the run as `interrupted
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -15,7 +16,7 @@ import threading
 import time
 import traceback
 
-from core import jobs
+from core import jobs, runs
 from core.artifacts import RunFiles
 from core.config import TrainConfig
 from core.errors import GlassboxError
@@ -63,15 +64,33 @@ def main(run_id: str) -> int:
     except GlassboxError as exc:
         _finish(store, run_id, "failed", error=str(exc))
         reporter.log(f"failed: {exc}", "error")
-    except Exception as exc:  # a bug: keep the traceback in the run's log, show one line to the user
+    except Exception as exc:
         traceback.print_exc()
-        _finish(store, run_id, "failed", error=f"internal error: {type(exc).__name__}: {exc}")
-        reporter.log(f"internal error: {type(exc).__name__}: {exc}", "error")
+        if _disk_full(exc):  # not the run's fault: it resumes from its last good checkpoint once space is freed
+            reason = runs.disk_full_reason(ws, runs.space_still_needed(ws, store, run))
+            _finish(store, run_id, "interrupted", error=reason)
+            reporter.log(reason, "error")
+        else:  # a bug: the traceback stays in the run's log, the user gets one line
+            _finish(store, run_id, "failed", error=f"internal error: {type(exc).__name__}: {exc}")
+            reporter.log(f"internal error: {type(exc).__name__}: {exc}", "error")
     finally:
         stop_heartbeat.set()
         beat.join(timeout=5)
     jobs.backend(run.backend, ws, store).dispatch()
     return 0
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """Whether `exc`, or an exception it was raised from or during, is a full disk: an OSError ENOSPC,
+    or a library's wrapping of one (safetensors' "os error 28", SQLite's "database or disk is full")."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return True
+        if any(sign in str(seen) for sign in ("os error 28", "No space left on device", "database or disk is full")):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _finish(store: Store, run_id: str, status: str, **values: object) -> None:

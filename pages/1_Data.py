@@ -21,10 +21,11 @@ from core.data.reading import DELIMITER_NAMES
 from core.errors import GlassboxError
 from core.store import DatasetRecord
 from ui import charts, formatting, thumbnails
+from ui.errors import naming_once
 from ui.shell import setup
 from ui.uploads import staged_file
 
-studio = setup("Data", icon=":material/folder_open:")
+studio = setup("Data")
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
 # the bundled samples: button key -> (file, dataset name, button label, what it holds)
 SAMPLES = {
@@ -47,8 +48,10 @@ def _add(filename: str, data: bytes | None, *, source: Path | None = None, name:
     """Add an upload (its bytes, staged to a temporary file) or a file on disk; report the outcome.
 
     Unusable files are not an error but a question: the upload is kept in the session until the
-    user drops them or cancels.
+    user drops them or cancels. The same bytes as a stored dataset are not added again: the page offers
+    to open that one instead.
     """
+    state.pop("data_duplicate", None)
     try:
         with st.spinner(f"Checking {filename}..."):
             if source is not None:
@@ -59,12 +62,15 @@ def _add(filename: str, data: bytes | None, *, source: Path | None = None, name:
                 with staged_file(studio.ws.staging_dir, filename, data) as path:
                     record = datasets.add(studio.ws, studio.store, path, drop_bad=drop_bad,
                                           options=_ingest_options(columns=True))
+    except datasets.DuplicateDatasetError as exc:
+        state["data_duplicate"] = (filename, exc.existing.id)
+        return
     except BadFilesError as exc:
         state["pending_upload"] = {"filename": filename, "data": data, "source": source, "name": name,
                                    "bad": exc.bad}
         return
     except GlassboxError as exc:
-        _flash("error", f"{filename} was not added: {exc}")
+        _flash("error", f"{filename} was not added: {naming_once(str(exc), filename)}")
         return
     state.pop("pending_upload", None)
     state["dataset_id"] = state["data_selected"] = record.id
@@ -88,6 +94,11 @@ def _choose(action: str) -> None:
     state["pending_action"] = action
 
 
+def _open(dataset_id: str) -> None:
+    state.pop("data_duplicate", None)
+    state["dataset_id"] = state["data_selected"] = dataset_id
+
+
 def _load_sample(key: str) -> None:
     filename, name, label, _ = SAMPLES[key]
     existing = [d for d in studio.store.list_datasets() if d.name == name]
@@ -109,7 +120,7 @@ st.markdown(
 upload_col, sample_col = st.columns([3, 2], gap="large")
 with upload_col:
     uploaded = st.file_uploader("Upload a zip of labelled images, or a CSV of texts",
-                                type=["zip", "csv", "tsv", "txt"], key=f"upload-{state.get('upload_round', 0)}")
+                                type=["zip", "csv", "tsv", "txt"], key="upload")
     st.checkbox("Merge labels that differ only by case, spaces or accents", key="merge_similar_labels",
                 help="'Cat', 'cat' and 'cat ' become one class. Leave it off if they are different classes; "
                      "Glassbox names such labels after an upload either way.")
@@ -125,9 +136,10 @@ with sample_col:
 if uploaded is not None and uploaded.file_id != state.get("handled_upload"):
     state["handled_upload"] = uploaded.file_id
     state.pop("pending_upload", None)
+    # the uploader keeps its one key: the browser sends the next file to the widget it shows, so a key
+    # changed after this run drew the widget would drop that file; the file id keeps a file from being
+    # added twice
     _add(uploaded.name, uploaded.getvalue())
-    # a fresh key empties the uploader on the next rerun, so the same file is not offered twice
-    state["upload_round"] = state.get("upload_round", 0) + 1
 
 action = state.pop("pending_action", None)
 pending: dict[str, Any] | None = state.get("pending_upload")
@@ -145,6 +157,17 @@ if flash is not None:
     kind, message = flash
     {"success": st.success, "error": st.error, "info": st.info}[kind](message)
 
+records = studio.store.list_datasets()
+by_id = {d.id: d for d in records}
+duplicate = state.get("data_duplicate")
+if duplicate is not None and duplicate[1] in by_id:
+    filename, existing_id = duplicate
+    existing = by_id[existing_id]
+    st.info(f"**{filename}** is identical to the dataset **{existing.name}** (`{existing.id}`, added "
+            f"{formatting.timestamp(existing.created_at)}): nothing was added.", icon=":material/content_copy:")
+    st.button(f"Open {existing.name}", key="open_duplicate", icon=":material/visibility:", on_click=_open,
+              args=(existing.id,))
+
 if pending is not None:
     bad = pending["bad"]
     with st.container(border=True):
@@ -160,7 +183,6 @@ if pending is not None:
 # ---- the datasets -----------------------------------------------------------------------------------
 
 st.divider()
-records = studio.store.list_datasets()
 st.subheader(f"Datasets ({len(records)})")
 if not records:
     st.info("No datasets yet: upload a zip above or load the sample digits.", icon=":material/info:")
@@ -183,7 +205,6 @@ st.dataframe(
     hide_index=True,
 )
 
-by_id = {d.id: d for d in records}
 if state.get("data_selected") not in by_id:
     state["data_selected"] = state["dataset_id"] if state.get("dataset_id") in by_id else records[0].id
 selected_id = st.selectbox("Dataset to preview", list(by_id), key="data_selected",
@@ -219,7 +240,8 @@ with stats_col:
     length = info.get("length", {})
     if length:
         st.markdown(f"**Text length ({length['unit']})**")
-        st.dataframe(pd.DataFrame([{k: length.get(k) for k in ("min", "median", "p95", "max")}]), hide_index=True)
+        st.dataframe(pd.DataFrame([{k: length.get(k) for k in ("min", "median", "p95", "max")}]), hide_index=True,
+                     placeholder=formatting.MISSING)
         if length.get("tokenizer"):
             st.caption(f"Tokens of {length['tokenizer']}'s tokenizer, [CLS] and [SEP] included; other backbones "
                        f"split words a little differently. Median {length['words_median']:.0f} words.")
@@ -237,7 +259,7 @@ with stats_col:
                 [{"": axis, **{k: size[axis].get(k) for k in ("min", "median", "max")}}
                  for axis in ("width", "height") if axis in size]
             ),
-            hide_index=True,
+            hide_index=True, placeholder=formatting.MISSING,
         )
     modes = info.get("modes", {})
     if modes:

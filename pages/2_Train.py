@@ -13,16 +13,17 @@ import pandas as pd
 import streamlit as st
 
 from core import data, device, runs
-from core.config import AUGMENTATIONS, OPTIMIZERS, PRECISIONS, TrainConfig
+from core.config import AUGMENTATIONS, CLASS_WEIGHTS, OPTIMIZERS, PRECISIONS, TrainConfig
 from core.errors import GlassboxError
 from core.models import BackboneInfo, family
 from core.training.presets import apply, presets
 from ui import formatting
+from ui.baselines import IMBALANCE_RATIO
 from ui.errors import user_errors
 from ui.shell import setup
 from ui.uploads import keep_file
 
-studio = setup("Train", icon=":material/model_training:")
+studio = setup("Train")
 state = st.session_state
 
 MODE_LABELS = {
@@ -38,6 +39,8 @@ MODE_HELP = {
 }
 WEIGHT_TYPES = ["safetensors", "pth", "pt", "bin"]
 INPUT_SIZE = {"images": "input size (px)", "text": "max tokens"}
+# the config field that sets the input size, and its unit
+INPUT_FIELD = {"images": ("image_size", "px"), "text": ("max_length", "tokens")}
 TYPED_BACKBONE = {
     "images": dict(label="...or any timm model name", placeholder="e.g. resnet34 or efficientnet_b0.ra_in1k",
                    help="Overrides the list when filled in. A tag after the dot picks specific weights."),
@@ -86,6 +89,7 @@ dataset_id = st.selectbox(
 state["dataset_id"] = dataset_id
 dataset = by_id[dataset_id]
 modality = dataset.modality
+noun = "texts" if modality == "text" else "images"
 
 # ---- 2. backbone --------------------------------------------------------------------------------------
 st.subheader("2 · Backbone")
@@ -126,8 +130,9 @@ if info is not None:
     if info.weights == "none":
         st.warning(
             f"No pretrained weights for **{info.name}** here: none ship with Glassbox, none were downloaded "
-            "before, and the model hub cannot be reached (or has none for it). Trained from scratch it needs far "
-            f"more {'texts' if modality == 'text' else 'images'} and epochs to do well. Pick a backbone whose "
+            "before, and the model hub cannot be reached (or has none for it). Trained from scratch on "
+            f"{dataset.info.get('num_items', 0)} {noun} it will do poorly: a network starting from random "
+            f"weights needs thousands of {noun} per class and many epochs. Pick a backbone whose "
             "weights ship with Glassbox, upload a weights file for this architecture, or train from scratch on "
             "purpose.",
             icon=":material/warning:",
@@ -158,6 +163,18 @@ if choices:
 
 base = TrainConfig(dataset_id=dataset.id, backbone=backbone_name or "", modality=modality)
 seeded = apply(base, preset_name) if choices else base
+if modality in INPUT_FIELD:  # the size the run will really use, which need not be the backbone's own
+    field_name, unit = INPUT_FIELD[modality]
+    native = f" (the backbone's own: {info.input_size} {unit})" if info is not None and info.input_size else ""
+    st.caption(f"Input size with this preset: **{getattr(seeded, field_name)} {unit}**{native}; change it under "
+               "*Advanced settings*.")
+counts: dict[str, int] = dataset.info.get("counts", {})
+if len(counts) > 1 and max(counts.values()) >= IMBALANCE_RATIO * min(counts.values()):
+    big, small = max(counts, key=counts.__getitem__), min(counts, key=counts.__getitem__)
+    st.info(f"Classes are imbalanced: {big!r} has {counts[big]} {noun}, {small!r} only {counts[small]}. Accuracy "
+            f"will flatter a model that favours {big!r} (the run shows what always answering it scores); class "
+            "weights *balanced* under *Advanced settings* make every class count as much in training.",
+            icon=":material/balance:")
 mode = st.radio("Transfer learning", list(MODE_LABELS), format_func=MODE_LABELS.get,
                 index=list(MODE_LABELS).index(seeded.mode), key=f"mode-{preset_name}",
                 captions=[MODE_HELP[m] for m in MODE_LABELS])
@@ -214,6 +231,9 @@ with st.expander("Advanced settings"):
     values["precision"] = a.selectbox("Precision", PRECISIONS, index=_index(PRECISIONS, seeded.precision),
                                       key=_key("precision"),
                                       help="auto: mixed precision on a GPU, full precision on the CPU.")
+    values["class_weights"] = b.selectbox(
+        "Class weights", CLASS_WEIGHTS, index=_index(CLASS_WEIGHTS, seeded.class_weights), key=_key("class_weights"),
+        help="balanced: each class counts as much in the loss, however few its items (for imbalanced classes).")
     if mode == "head" and data.modality(modality).fixed_inputs(dataclasses.replace(seeded, **values)):
         st.caption("Frozen backbone on unchanging inputs: features are computed once, and only the head trains "
                    "(seconds on a CPU).")
@@ -233,6 +253,7 @@ if config is not None:
         f"{MODE_LABELS[config.mode].lower()} · {config.epochs} epoch(s)"
         + (f" at {config.image_size} px" if modality == "images" else "")
         + f" · device {config.device}"
+        + (f" · class weights {config.class_weights}" if config.class_weights != "none" else "")
         + (" · **from scratch**" if config.weights == "none" else "")
     )
 if config is not None and config.weights == "none" and config.mode != "full":

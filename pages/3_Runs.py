@@ -16,12 +16,13 @@ import streamlit as st
 
 from core import jobs, runs
 from core.store import RunRecord
-from ui import charts, formatting
+from core.training import presets
+from ui import baselines, charts, formatting
 from ui.errors import user_errors
 from ui.shell import setup
 from ui.status import CANCELLABLE, RESUMABLE, badge, is_live
 
-studio = setup("Runs", icon=":material/monitoring:")
+studio = setup("Runs")
 state = st.session_state
 REFRESH_S = 2.0
 # final metrics a finished run records, in the order they are shown
@@ -49,7 +50,8 @@ by_id = {r.id: r for r in all_runs}
 
 
 def _val_accuracy(run: RunRecord) -> float | None:
-    """The final figure for a finished run; for one still training, its latest epoch's."""
+    """The best epoch's figure, which the worker records after every epoch whatever ends the run; for a
+    run recorded before it did, its latest epoch's."""
     if "val_accuracy" in run.metrics:
         return float(run.metrics["val_accuracy"])
     if run.epoch > 0:
@@ -97,10 +99,21 @@ state["run_id"] = selected
 
 # ---- the live view ------------------------------------------------------------------------------------
 def _progress(run: RunRecord) -> None:
+    """Steps and epochs once training runs; before that, what the worker is doing with its count and
+    ETA ("encoding features 310/888"), or its latest event while it loads the model."""
     fraction = min(1.0, run.step / run.total_steps) if run.total_steps else 0.0
+    text = f"step {run.step}/{run.total_steps} · epoch {run.epoch}/{run.total_epochs}"
     if run.status == "completed":
         fraction = 1.0
-    st.progress(fraction, text=f"step {run.step}/{run.total_steps or '?'} · epoch {run.epoch}/{run.total_epochs}")
+    elif run.is_active and run.phase:
+        done, total = run.phase["done"], run.phase["total"]
+        fraction = min(1.0, done / total) if total else 0.0
+        eta = run.phase.get("eta_s")
+        text = f"{run.phase['what']} {done}/{total}" + (f" · about {formatting.duration(eta)} left" if eta else "")
+    elif not run.total_steps:
+        latest = studio.store.events(run.id, limit=1) if run.is_active else []
+        text = f"preparing: {latest[0]['message']}" if latest else "not started"
+    st.progress(fraction, text=text)
     cols = st.columns(4)
     cols[0].metric("Epoch", f"{run.epoch}/{run.total_epochs}")
     cols[1].metric("Samples/s", formatting.rate(run.samples_per_s))
@@ -110,12 +123,16 @@ def _progress(run: RunRecord) -> None:
 
 
 def _final(run: RunRecord) -> None:
+    """The best epoch's metrics, whatever ended the run (the worker records them after every epoch)."""
     cols = st.columns(len(FINAL) + 1)
     for col, (key, label, is_fraction) in zip(cols, FINAL, strict=False):
         value = run.metrics.get(key)
         text = "—" if value is None else formatting.percent(value) if is_fraction else f"{value:.4f}"
         col.metric(label, text)
-    cols[-1].metric("Best epoch", run.metrics.get("best_epoch", "—"))
+    cols[-1].metric("Best epoch", run.metrics["best_epoch"])
+    if run.status != "completed":
+        st.caption(f"Metrics of epoch {run.metrics['best_epoch']}, the best of the {run.epoch} epoch(s) this "
+                   f"{run.status} run finished; its weights are the ones kept.")
 
 
 def _actions(run: RunRecord) -> None:
@@ -157,8 +174,10 @@ def _live_view(run_id: str, refreshing: bool) -> None:
         st.warning(run.error or "The run was interrupted; resume it to continue.", icon=":material/pause_circle:")
 
     _progress(run)
-    if run.status == "completed":
+    if "best_epoch" in run.metrics:
         _final(run)
+    if run.status == "completed":
+        baselines.show(studio, run)
         st.page_link("pages/4_Evaluate.py", label="Evaluate this run", icon=":material/analytics:")
 
     rows = studio.store.metrics(run.id)
@@ -181,7 +200,7 @@ def _live_view(run_id: str, refreshing: bool) -> None:
         log = ""
         with user_errors():
             log = jobs.backend(run.backend, studio.ws, studio.store).logs(run, tail=200)
-        st.code(log or "(nothing yet)", language=None)
+        st.code(log or ("(nothing yet)" if is_live(run.status) else "(the worker wrote no log)"), language=None)
 
 
 run = by_id[selected]
@@ -199,11 +218,22 @@ def _config_value(value: Any) -> str:
     return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
 
 
-chosen = st.multiselect("Runs to compare", list(by_id), key="compare",
-                        format_func=lambda i: f"{i} · {by_id[i].backbone}")
+def _run_name(run: RunRecord) -> str:
+    """A run as a person tells runs apart: its dataset, backbone, preset and when it was made."""
+    preset = run.config.get("preset", "custom")
+    titles = {p.name: p.title for p in presets.presets(run.modality)}
+    return (f"{dataset_names.get(run.dataset_id, run.dataset_id)} · {run.backbone} · "
+            f"{titles.get(preset, preset)} · {formatting.timestamp(run.created_at)}")
+
+
+_names = {i: _run_name(r) for i, r in by_id.items()}
+# runs alike in all four (made the same minute) are told apart by their id: the picker needs distinct labels
+run_labels = {i: n if list(_names.values()).count(n) == 1 else f"{n} · {i}" for i, n in _names.items()}
+chosen = st.multiselect("Runs to compare", list(by_id), key="compare", format_func=run_labels.__getitem__)
 if chosen:
     series = {
-        i: [(int(r["epoch"]), float(r["value"])) for r in studio.store.metrics(i, ["val_accuracy"])] for i in chosen
+        run_labels[i]: [(int(r["epoch"]), float(r["value"])) for r in studio.store.metrics(i, ["val_accuracy"])]
+        for i in chosen
     }
     st.plotly_chart(charts.val_accuracy_overlay(series), key="compare_chart")
     configs = {i: by_id[i].config for i in chosen}

@@ -14,14 +14,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core import datasets, runs
+from core.config import TrainConfig
 from core.errors import GlassboxError
 from core.evaluation import OUTCOMES, confident_mistakes, filter_table, validation_table
 from core.explain.text import scored_words, to_html
-from ui import charts, explain_views, formatting, run_picker, thumbnails
+from ui import baselines, charts, explain_views, formatting, run_picker, thumbnails
 from ui.errors import user_errors
 from ui.shell import setup
 
-studio = setup("Evaluate", icon=":material/analytics:")
+studio = setup("Evaluate")
 state = st.session_state
 MAX_SAMPLES = 48
 MISTAKES_TO_EXPLAIN = 12
@@ -60,6 +62,7 @@ cols[1].metric("Macro F1", formatting.percent(report["macro_f1"]),
 cols[2].metric(f"Validation {noun}", len(labels))
 cols[3].metric("Best epoch", run.metrics.get("best_epoch", "—"))
 st.caption(f"Scores of the best epoch's model on the validation {noun}, which it never trained on.")
+baselines.show(studio, run)
 if "test_accuracy" in run.metrics:  # the dataset came with its own test split
     st.subheader("Test set")
     cols = st.columns(4)
@@ -134,21 +137,27 @@ if len(in_cell) and refs is not None:
     picked_refs = [refs[int(report["items"][i])] for i in shown]
     if run.modality == "images":
         captions = [
-            f"p({pred_class}) = {probs[i, p_idx]:.2f}"
-            + ("" if t_idx == p_idx else f" · p({true_class}) = {probs[i, t_idx]:.2f}")
+            f"p({pred_class}) = {formatting.probability(probs[i, p_idx])}"
+            + ("" if t_idx == p_idx else f" · p({true_class}) = {formatting.probability(probs[i, t_idx])}")
             for i in shown
         ]
         dataset_dir = studio.ws.dataset_dir(run.dataset_id)
-        thumbnails.grid([dataset_dir / ref for ref in picked_refs], captions, per_row=6)
+        opened = thumbnails.grid([dataset_dir / ref for ref in picked_refs], captions, per_row=6, button="Explain",
+                                 key=f"eval_open-{run_id}")
+        if opened is not None:
+            run_picker.open_in_explain(run_id, int(shown[opened]), in_cell)
     else:
-        st.dataframe(
+        st.caption("Click a row to explain that text.")
+        cell_rows = st.dataframe(
             pd.DataFrame({"item": picked_refs, f"p({pred_class})": probs[shown, p_idx],
                           f"p({true_class})": probs[shown, t_idx]}),  # one column when the cell is correct
-            hide_index=True,
+            hide_index=True, key=f"eval_cell_rows-{run_id}", on_select="rerun", selection_mode="single-row",
             column_config={"item": st.column_config.TextColumn(noun[:-1], width="large"),
-                           **{f"p({c})": st.column_config.NumberColumn(f"p({c})", format="%.3f")
+                           **{f"p({c})": st.column_config.NumberColumn(f"p({c})", format=formatting.PROBABILITY_FORMAT)
                               for c in (pred_class, true_class)}},
         )
+        if cell_rows.selection.rows:
+            run_picker.open_in_explain(run_id, int(shown[cell_rows.selection.rows[0]]), in_cell)
     if len(in_cell) > MAX_SAMPLES:
         st.caption(f"Showing the {MAX_SAMPLES} most confident of {len(in_cell)}; the table below holds them all.")
 
@@ -169,17 +178,21 @@ if refs is not None:
                         None if pred_filter == ALL_CLASSES else pred_filter, contains)
     st.caption(f"{len(rows)} of {len(table)} validation {noun}"
                + (f"; the first {TABLE_ROWS} are shown, download them all below." if len(rows) > TABLE_ROWS else "."))
-    st.dataframe(
-        rows.head(TABLE_ROWS), hide_index=True, key=f"eval_table-{run_id}",
+    table_view = st.dataframe(
+        rows.head(TABLE_ROWS), hide_index=True, key=f"eval_table-{run_id}", on_select="rerun",
+        selection_mode="single-row", placeholder=formatting.MISSING,
         column_config={
             "item": st.column_config.TextColumn(noun[:-1], width="large"),
             "label": st.column_config.TextColumn("label"),
             "predicted": st.column_config.TextColumn("prediction"),
-            "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="%.3f"),
-            "p_label": st.column_config.NumberColumn("p(label)", format="%.3f"),
+            "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0,
+                                                          format=formatting.PROBABILITY_FORMAT),
+            "p_label": st.column_config.NumberColumn("p(label)", format=formatting.PROBABILITY_FORMAT),
             "correct": st.column_config.CheckboxColumn("correct"),
         },
     )
+    if table_view.selection.rows:  # a click on a row opens it on Explain, among the rows of this filter
+        run_picker.open_in_explain(run_id, int(rows.index[table_view.selection.rows[0]]), rows.index)
     st.download_button("Download these rows (CSV)", rows.to_csv(index=False).encode("utf-8"),
                        file_name=f"{run_id}-validation.csv", mime="text/csv", key=f"eval_download-{run_id}",
                        icon=":material/download:")
@@ -211,14 +224,51 @@ if mistakes and refs is not None:
         method, shown_maps = state[maps_key]
         what = "maps" if run.modality == "images" else "word scores"
         st.caption(f"{method} {what}. True class → predicted class (its probability).")
-        captions = [f"{classes[labels[i]]} → {classes[preds[i]]} ({probs[i, preds[i]]:.2f})" for i in mistakes]
+        captions = [f"{classes[labels[i]]} → {classes[preds[i]]} ({formatting.probability(probs[i, preds[i]])})"
+                    for i in mistakes]
+        opened_mistake = None
         if run.modality == "images":
-            pictures = [(png, c) for png, c in zip(shown_maps, captions, strict=True) if png is not None]
+            pictures = [(i, png, c) for i, png, c in zip(mistakes, shown_maps, captions, strict=True)
+                        if png is not None]
             for start in range(0, len(pictures), 6):
-                for column, (png, caption) in zip(st.columns(6), pictures[start:start + 6], strict=False):
+                for column, (i, png, caption) in zip(st.columns(6), pictures[start:start + 6], strict=False):
                     column.image(png, caption=caption, width=thumbnails.SIZE + 32)
+                    if column.button("Explain", key=f"eval_open_mistake-{run_id}-{i}", icon=":material/lightbulb:"):
+                        opened_mistake = i
         else:
-            for coloured, caption in zip(shown_maps, captions, strict=True):
+            for i, coloured, caption in zip(mistakes, shown_maps, captions, strict=True):
                 st.markdown(f"**{caption}**")
                 st.html(coloured)
-st.page_link("pages/5_Explain.py", label=f"Explain one {noun[:-1]} in depth", icon=":material/lightbulb:")
+                if st.button("Explain in depth", key=f"eval_open_mistake-{run_id}-{i}", icon=":material/lightbulb:"):
+                    opened_mistake = i
+        if opened_mistake is not None:
+            run_picker.open_in_explain(run_id, opened_mistake, mistakes)
+
+# ---- leave marked items out of a new run -------------------------------------------------------------
+marked = run_picker.marks(run.dataset_id)
+if marked and refs is not None:
+    st.subheader("Marked items")
+    st.caption(f"{noun.capitalize()} marked on Explain as mislabelled or to exclude. A new run trains on a copy of "
+               f"the dataset without them, with this run's settings; this run keeps its dataset.")
+    st.dataframe(pd.DataFrame({"item": [refs[i] for i in marked], "mark": list(marked.values())}), hide_index=True,
+                 column_config={"item": st.column_config.TextColumn(noun[:-1], width="large")})
+    retrain, clear = st.columns([3, 1])
+    if retrain.button(f"Train again without these {len(marked)} {noun if len(marked) != 1 else noun[:-1]}",
+                      type="primary", key=f"eval_retrain-{run_id}", icon=":material/play_arrow:"):
+        new_run = None
+        with user_errors("Could not start the new run: "):
+            child = datasets.derive(studio.ws, studio.store, run.dataset_id, dict(marked))
+            new_run = runs.create(studio.ws, studio.store,
+                                  TrainConfig.from_dict(run.config).updated(dataset_id=child.id))
+        if new_run is not None:
+            marked.clear()
+            state["run_id"] = new_run.id
+            st.switch_page("pages/3_Runs.py")
+    clear.button("Clear the marks", key=f"eval_clear_marks-{run_id}", on_click=marked.clear)
+
+if refs is not None and len(rows):
+    if st.button(f"Explain one {noun[:-1]} in depth", key=f"eval_in_depth-{run_id}", icon=":material/lightbulb:",
+                 help="Opens Explain on the first row of the table above, offering the rows of its filter."):
+        run_picker.open_in_explain(run_id, int(rows.index[0]), rows.index)
+else:
+    st.page_link("pages/5_Explain.py", label=f"Explain one {noun[:-1]} in depth", icon=":material/lightbulb:")

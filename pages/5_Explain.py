@@ -11,7 +11,7 @@ import streamlit as st
 from ui import image_explain, run_picker, text_explain
 from ui.shell import setup
 
-studio = setup("Explain", icon=":material/lightbulb:")
+studio = setup("Explain")
 st.title("Explain")
 st.caption("Which parts of an input a trained model relies on, and how far each explanation can be trusted.")
 run_picker.show_view(studio, "explain_run", "explain", {"images": image_explain.show, "text": text_explain.show})

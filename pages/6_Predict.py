@@ -10,7 +10,7 @@ import streamlit as st
 from ui import predict_views, run_picker
 from ui.shell import setup
 
-studio = setup("Predict", icon=":material/online_prediction:")
+studio = setup("Predict")
 st.title("Predict")
 st.caption("Try a trained model on inputs it has never seen.")
 run_picker.show_view(studio, "predict_run", "predict with", {"images": predict_views.images,

@@ -7,10 +7,12 @@ page only decides what to show, and a figure can be checked in a test without a 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 # the training metrics the worker logs per step, and the validation ones it logs per epoch
@@ -19,6 +21,8 @@ EPOCH_METRICS = ("val_loss", "val_accuracy")
 _TRAIN_COLOUR = "#93c5fd"
 _VAL_COLOUR = "#2563eb"
 _MARGIN = dict(l=10, r=10, t=40, b=10)
+# one colour per compared run, set on the trace: the Streamlit theme's colorway repeats close blues
+_RUN_COLOURS = qualitative.D3
 
 
 def class_counts(counts: Mapping[str, int]) -> go.Figure:
@@ -89,20 +93,27 @@ def training_curves(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
             row=1, col=col,
         )
         fig.update_xaxes(title_text="step", row=1, col=col)
-    fig.update_yaxes(rangemode="tozero", row=1, col=1)
+    # a log scale: the first steps' loss (ln of the class count and up) would otherwise flatten the rest
+    fig.update_yaxes(type="log", title_text="loss (log scale)", row=1, col=1)
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
     fig.update_layout(height=340, margin=_MARGIN, legend=dict(orientation="h", y=-0.2))
     return fig
 
 
 def val_accuracy_overlay(series: Mapping[str, Sequence[tuple[int, float]]]) -> go.Figure:
-    """Validation accuracy per epoch of several runs on one axis: {label: [(epoch, value), ...]}."""
+    """Validation accuracy per epoch of several runs on one axis: {label: [(epoch, value), ...]}.
+
+    Each run gets its own colour from a qualitative palette (cycled past ten runs), and the axis spans
+    the epochs run, from 1, with about ten ticks at most."""
     fig = go.Figure()
-    for label, points in series.items():
+    for k, (label, points) in enumerate(series.items()):
+        colour = _RUN_COLOURS[k % len(_RUN_COLOURS)]
         fig.add_trace(go.Scatter(x=[e for e, _ in points], y=[v for _, v in points], mode="lines+markers",
-                                 name=label))
+                                 name=label, line=dict(color=colour), marker=dict(color=colour)))
+    last = max((e for points in series.values() for e, _ in points), default=1)
     fig.update_layout(title="Validation accuracy per epoch", xaxis_title="epoch", yaxis_title="accuracy",
-                      yaxis=dict(tickformat=".0%", range=[0, 1.02]), xaxis=dict(dtick=1), height=360,
+                      yaxis=dict(tickformat=".0%", range=[0, 1.02]),
+                      xaxis=dict(range=[0.5, last + 0.5], tick0=1, dtick=max(1, math.ceil(last / 10))), height=360,
                       margin=_MARGIN, legend=dict(orientation="h", y=-0.25))
     return fig
 

@@ -27,6 +27,7 @@ from core.errors import GlassboxError
 from core.explain import Explainable, explain, load_subject, methods, rendering
 from core.explain.faithfulness import Faithfulness
 from core.explain.images import ImageModel
+from ui import formatting
 from ui.errors import user_errors
 
 _MARGIN = dict(l=4, r=4, t=36, b=4)
@@ -34,12 +35,6 @@ _MAP_COLOUR = "#ea580c"
 _RANDOM_COLOUR = "#9ca3af"
 _FOR_COLOUR = "#16a34a"
 _AGAINST_COLOUR = "#dc2626"
-# inferno with an alpha ramp: weak evidence stays see-through, so the picture under it remains readable
-_OVERLAY_SCALE = [
-    [0.0, "rgba(0,0,4,0)"], [0.25, "rgba(101,21,110,0.35)"], [0.5, "rgba(212,72,66,0.7)"],
-    [0.75, "rgba(250,193,39,0.9)"], [1.0, "rgba(252,255,164,1)"],
-]
-_PERCENTILE = 99.0
 
 
 def top_k(probs: Sequence[float], classes: Sequence[str], k: int = 5, highlight: int | None = None) -> go.Figure:
@@ -48,8 +43,8 @@ def top_k(probs: Sequence[float], classes: Sequence[str], k: int = 5, highlight:
     colours = [_MAP_COLOUR if i == highlight else "#2563eb" for i in order]
     fig = go.Figure(go.Bar(
         x=[float(probs[i]) for i in order], y=[classes[i] for i in order], orientation="h", marker_color=colours,
-        text=[f"{float(probs[i]):.2f}" for i in order], textposition="outside", cliponaxis=False,
-        hovertemplate="%{y}: %{x:.3f}<extra></extra>",
+        text=[formatting.probability(float(probs[i])) for i in order], textposition="outside", cliponaxis=False,
+        hovertemplate="%{y}: %{x:.2f}<extra></extra>",
     ))
     fig.update_layout(title=f"Top {len(order)} predictions", xaxis=dict(range=[0, 1.1], tickformat=".0%"),
                       yaxis=dict(type="category"), height=60 + 32 * len(order), margin=dict(l=10, r=10, t=36, b=10))
@@ -57,52 +52,52 @@ def top_k(probs: Sequence[float], classes: Sequence[str], k: int = 5, highlight:
 
 
 def overlay(picture: np.ndarray, attribution: np.ndarray, opacity: float, title: str) -> go.Figure:
-    """The map's positive evidence over the picture the model saw; `opacity` applies to the whole map layer."""
+    """The map over the picture the model saw, in `core.explain.rendering`'s colour maps (no evidence is
+    clear); `opacity` applies to the whole map layer."""
     fig = go.Figure()
     fig.add_trace(go.Image(source=_data_uri(picture), hoverinfo="skip"))
-    fig.add_trace(go.Heatmap(
-        z=rendering.display_scale(attribution), zmin=0, zmax=1, colorscale=_OVERLAY_SCALE, opacity=opacity,
-        showscale=False, hovertemplate="x %{x}, y %{y}: %{z:.2f}<extra></extra>",
-    ))
+    fig.add_trace(_heatmap(attribution, opacity=opacity, showscale=False))
     return _square(fig, title, picture.shape[1], picture.shape[0])
 
 
 def map_alone(attribution: np.ndarray, title: str) -> go.Figure:
-    """The raw map: diverging colours around 0 when it holds evidence against the class (IG, occlusion),
-    a single ramp otherwise. Scaled to the 99th percentile of its magnitude so one extreme pixel does not
-    wash out the rest."""
-    values = np.asarray(attribution, dtype=np.float64)
-    magnitude = np.abs(values)
-    top = float(np.percentile(magnitude[magnitude > 0], _PERCENTILE)) if (magnitude > 0).any() else 1.0
-    signed = bool((values < -1e-3 * top).any())
-    fig = go.Figure(go.Heatmap(
-        z=values, zmin=-top if signed else 0, zmax=top, zmid=0 if signed else None,
-        colorscale="RdBu_r" if signed else "Inferno", colorbar=dict(thickness=10, len=0.8),
-        hovertemplate="x %{x}, y %{y}: %{z:.3g}<extra></extra>",
-    ))
-    return _square(fig, title, values.shape[1], values.shape[0])
+    """The map on white, in the colours of `overlay`: diverging around 0 when it holds evidence against
+    the class (IG, occlusion), a ramp from clear otherwise. Scaled to the 99th percentile of its
+    magnitude so one extreme pixel does not wash out the rest."""
+    values = np.asarray(attribution)
+    return _square(go.Figure(_heatmap(values, colorbar=dict(thickness=10, len=0.8))), title,
+                   values.shape[1], values.shape[0])
+
+
+def _heatmap(attribution: np.ndarray, **style: Any) -> go.Heatmap:
+    signed = rendering.is_signed(attribution)
+    return go.Heatmap(z=rendering.display_scale(attribution), zmin=-1 if signed else 0, zmax=1,
+                      colorscale=rendering.colour_scale(signed),
+                      hovertemplate="x %{x}, y %{y}: %{z:.2f} of the map's top<extra></extra>", **style)
 
 
 def curves(figures: Faithfulness) -> go.Figure:
-    """Deletion (lower is better) and insertion (higher is better), each beside a random map's curve."""
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=(
+    """Deletion (lower is better) above insertion (higher is better), each beside a random map's curve:
+    stacked, so that neither chart's titles or ticks run into the other's in a narrow column."""
+    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.3, subplot_titles=(
         f"Deletion: {figures.deletion.auc:.3f} vs random {figures.random_deletion.auc:.3f}",
         f"Insertion: {figures.insertion.auc:.3f} vs random {figures.random_insertion.auc:.3f}",
     ))
     pairs = ((figures.deletion, figures.random_deletion), (figures.insertion, figures.random_insertion))
-    for col, (curve, random) in enumerate(pairs, start=1):
+    for row, (curve, random) in enumerate(pairs, start=1):
         fig.add_trace(go.Scatter(x=curve.fractions, y=curve.probabilities, mode="lines", name="this map",
-                                 line=dict(color=_MAP_COLOUR, width=3), legendgroup="map", showlegend=col == 1),
-                      row=1, col=col)
+                                 line=dict(color=_MAP_COLOUR, width=3), legendgroup="map", showlegend=row == 1),
+                      row=row, col=1)
         fig.add_trace(go.Scatter(x=random.fractions, y=random.probabilities, mode="lines",
                                  name="random map (this map, moved)", line=dict(color=_RANDOM_COLOUR, dash="dash"),
-                                 legendgroup="random", showlegend=col == 1), row=1, col=col)
-        fig.update_xaxes(title_text="share of the image removed" if col == 1 else "share of the image added",
-                         tickformat=".0%", row=1, col=col)
-        fig.update_yaxes(range=[0, 1.02], row=1, col=col)
-    fig.update_yaxes(title_text="probability", row=1, col=1)
+                                 legendgroup="random", showlegend=row == 1), row=row, col=1)
+        fig.update_xaxes(title_text="share of the image removed" if row == 1 else "share of the image added",
+                         tickformat=".0%", title_standoff=4, row=row, col=1)
+        fig.update_yaxes(range=[0, 1.02], title_text="probability", row=row, col=1)
     fig.update_annotations(font_size=12)
-    fig.update_layout(height=280, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.35))
+    # the legend sits above both charts, clear of the axis titles
+    fig.update_layout(height=460, margin=dict(l=10, r=10, t=70, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.12, x=0))
     return fig
 
 

@@ -1,7 +1,8 @@
-"""Turning store values into short, human text: times, durations, rates and percentages.
+"""Turning store values into short, human text: times, durations, rates, percentages and probabilities.
 
 Pages show the same kinds of numbers in tables, metrics and captions; formatting them in one place
-keeps "3 min 20 s" from being "200.0s" on another page. Pure functions, no streamlit.
+keeps "3 min 20 s" from being "200.0s" on another page, and a probability "0.62" in a caption from being
+"62.0%" in a metric and "0.0000000000001" in the table beside them. Pure functions, no streamlit.
 """
 
 from __future__ import annotations
@@ -9,6 +10,10 @@ from __future__ import annotations
 import time
 
 _DASH = "—"
+MISSING = _DASH
+"""What a table shows for a value that does not exist (`st.dataframe(placeholder=MISSING)`), never "None"."""
+PROBABILITY_FORMAT = "%.2f"
+"""The one printf format of a probability (and of a change in one) in tables: `st.column_config.NumberColumn`."""
 
 
 def timestamp(epoch_s: float | None) -> str:
@@ -48,3 +53,17 @@ def rate(per_s: float | None) -> str:
 
 def params(millions: float | None) -> str:
     return _DASH if millions is None else f"{millions:g} M"
+
+
+def probability(value: float | None) -> str:
+    """A probability in [0, 1] as '0.62', as `PROBABILITY_FORMAT` shows it in tables; a dash when unknown."""
+    return _DASH if value is None else PROBABILITY_FORMAT % value
+
+
+def change(after_minus_before: float, subject: str = "it") -> str:
+    """A change of a probability in words: 'lowers it by 0.12', 'raises it by 0.02', or 'leaves it
+    unchanged' when it rounds to zero: a sign a reader does not have to decode ('lowers it by -0.02')."""
+    amount = probability(abs(after_minus_before))
+    if amount == probability(0.0):
+        return f"leaves {subject} unchanged"
+    return f"{'lowers' if after_minus_before < 0 else 'raises'} {subject} by {amount}"

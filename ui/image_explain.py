@@ -17,7 +17,7 @@ from PIL import Image
 from core.data.pictures import SUFFIXES, load_image
 from core.explain import BASELINES, ExplainOptions, explain, faithfulness, methods
 from core.explain.images import ImageModel, occlusion_geometry
-from ui import explain_views, run_picker, thumbnails
+from ui import explain_views, formatting, run_picker, thumbnails
 from ui.errors import user_errors
 from ui.shell import Studio
 from ui.uploads import staged_file
@@ -48,6 +48,30 @@ def _faithfulness_figures(figures: faithfulness.Faithfulness, method: str) -> No
                   help="Largest change of the map under a tiny input change, relative to the map (Captum's "
                        "sensitivity_max): lower is steadier.")
     st.plotly_chart(explain_views.curves(figures), key=f"explain_curves-{method}")
+    st.caption("Measured in " + ", ".join(f"{step} {seconds:.2f} s" for step, seconds in figures.seconds.items()))
+
+
+def _ranking(figures: dict[str, faithfulness.Faithfulness], titles: dict[str, str]) -> None:
+    """One table of the methods run on this input, most faithful first, and one verdict."""
+    ranked = faithfulness.rank(figures)
+    st.subheader("Which map to trust")
+    st.dataframe(
+        [{"method": titles[r.method], "deletion_gap": r.deletion_gap, "insertion_gap": r.insertion_gap,
+          "beats_random": r.beats_random} for r in ranked],
+        hide_index=True, key="explain_ranking",
+        column_config={
+            "method": st.column_config.TextColumn("method"),
+            "deletion_gap": st.column_config.NumberColumn(
+                "deletion below random", format="%.3f",
+                help="The random map's deletion area minus this map's: how much faster the probability falls when "
+                     "this map's top regions go first. Higher is more faithful."),
+            "insertion_gap": st.column_config.NumberColumn(
+                "insertion above random", format="%.3f",
+                help="This map's insertion area minus the random map's. Higher is more faithful."),
+            "beats_random": st.column_config.CheckboxColumn("clearly beats random"),
+        },
+    )
+    (st.success if ranked and ranked[0].beats_random else st.warning)(faithfulness.ranking_verdict(ranked, titles))
 
 
 def _read_upload(studio: Studio, upload: Any, image_size: int) -> Image.Image:
@@ -69,6 +93,8 @@ def show(studio: Studio, picked: run_picker.Picked) -> None:
 
     # ---- the input ---------------------------------------------------------------------------------------
     st.subheader("Input")
+    if run_picker.requested(run_id):  # Evaluate opened an item of this run
+        state["explain_source"] = "Validation image"
     source = st.radio("Input", ("Validation image", "Upload an image"), horizontal=True, key="explain_source",
                       label_visibility="collapsed")
     image: Image.Image | None = None
@@ -83,14 +109,15 @@ def show(studio: Studio, picked: run_picker.Picked) -> None:
         if report is None or refs is None:
             return
         dataset_dir = studio.ws.dataset_dir(run.dataset_id)
-        positions = run_picker.validation_positions(report, "image", "explain_filter", "explain_class")
+        item_key = f"explain_item-{run_id}"
+        positions = run_picker.validation_positions(report, "image", "explain_filter", "explain_class", run_id,
+                                                    item_key)
         if not positions:
             return
 
         def _caption(i: int) -> str:
             return run_picker.outcome(report, i)
 
-        item_key = f"explain_item-{run_id}"
         if state.get(item_key) not in positions:
             state[item_key] = positions[0]
 
@@ -112,6 +139,7 @@ def show(studio: Studio, picked: run_picker.Picked) -> None:
         with user_errors("Cannot read this image: "):
             image = load_image(dataset_dir / refs[int(report["items"][position])], subject.image_size)
         image_id, true_class = f"val-{position}", int(report["labels"][position])
+        run_picker.mark_control(run.dataset_id, int(report["items"][position]), "image")
     else:
         upload = st.file_uploader("Upload an image", type=UPLOAD_TYPES, key="explain_upload")
         if upload is not None:
@@ -131,7 +159,8 @@ def show(studio: Studio, picked: run_picker.Picked) -> None:
     with prediction:
         target = st.selectbox(
             "Class to explain", list(range(len(classes))), index=predicted, key=f"explain_target-{run_id}-{image_id}",
-            format_func=lambda i: f"{classes[i]} ({probs[i]:.2f})" + (" · predicted" if i == predicted else ""),
+            format_func=lambda i: f"{classes[i]} ({formatting.probability(probs[i])})"
+            + (" · predicted" if i == predicted else ""),
         )
         st.plotly_chart(explain_views.top_k(probs, classes, TOP_K, highlight=target), key="explain_topk")
     with seen:
@@ -220,6 +249,7 @@ def show(studio: Studio, picked: run_picker.Picked) -> None:
                     stored["figures"][result.method] = faithfulness.measure(
                         subject, inputs, result, options, sensitivity_samples=SENSITIVITY_SAMPLES if sensitivity else 0)
             _faithfulness_figures(stored["figures"][result.method], result.method)
+    _ranking(stored["figures"], {name: registry.get(name).title for name in registry})
 
     # ---- sanity check ------------------------------------------------------------------------------------
     st.subheader("Sanity check: randomise the model")
@@ -246,4 +276,4 @@ def show(studio: Studio, picked: run_picker.Picked) -> None:
             after.plotly_chart(explain_views.map_alone(check.randomised.attribution, "Top layers randomised"),
                                key=f"explain_after-{method}")
             (st.success if check.changed else st.warning)(check.verdict)
-            st.caption("Randomised: " + ", ".join(check.layers))
+            st.caption("Randomised: " + ", ".join(check.layers) + f" · {check.seconds:.2f} s")

@@ -1,9 +1,11 @@
 """The Predict page's views: a finished model on inputs it has never seen.
 
 Text: type or paste one text and see the label, the probabilities and the coloured explanation (the same
-view as the Explain page), or upload a CSV of texts and download their predictions. Images: upload one
-or more and see each prediction with a Grad-CAM map of where the model looked. The work is in
-`core.prediction` and `core.explain`; what was computed stays in the session until the inputs change.
+view as the Explain page), or upload a CSV of texts and download their predictions beside the file's other
+columns. Images: upload one or more and see each prediction with a Grad-CAM map of where the model looked,
+and download them all with their maps as a zip. An input that looks unlike the training data is flagged
+(`core.training_stats`). The work is in `core.prediction` and `core.explain`; what was computed stays in
+the session until the inputs change.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from core import prediction
 from core.data.text import read_texts
 from core.explain.text import explain_text
-from ui import explain_views, run_picker, text_explain, thumbnails
+from core.training_stats import training_stats, unlike_training
+from ui import explain_views, formatting, run_picker, text_explain, thumbnails
 from ui.errors import user_errors
 from ui.shell import Studio
 from ui.uploads import staged_file
@@ -34,11 +38,12 @@ def text(studio: Studio, picked: run_picker.Picked) -> None:
     subject = explain_views.model_or_message(picked.files, studio.ws.cache_dir)
     if subject is None:
         return
+    stats = training_stats(picked.files)
     one, many = st.tabs(["One text", "A CSV of texts"])
     with one:
-        _one_text(subject, picked.run.id)
+        _one_text(subject, picked.run.id, stats)
     with many:
-        _csv_of_texts(studio, subject, picked.run.id)
+        _csv_of_texts(studio, subject, picked.run.id, stats)
 
 
 def _staged_images(studio: Studio, uploads: list[Any], stack: ExitStack) -> tuple[list[Path], list[str]]:
@@ -76,12 +81,12 @@ def images(studio: Studio, picked: run_picker.Picked) -> None:
         with user_errors("Cannot classify these images: "), st.spinner(f"Classifying {len(uploads)} image(s)..."), \
                 ExitStack() as stack:
             paths, names = _staged_images(studio, uploads, stack)
-            table = prediction.images(subject, paths, names)
+            table = prediction.images(subject, paths, names, training_stats(picked.files))
             readable = [i for i, error in enumerate(table["error"]) if not error][:MAPS]
             method, overlays = explain_views.map_thumbnails(
                 subject, [paths[i] for i in readable], [subject.classes.index(table["predicted"][i]) for i in readable])
             state["predict_images_result"] = {"signature": signature, "table": table, "method": method,
-                                              "maps": list(zip(readable, overlays, strict=True))}
+                                              "maps": dict(zip(readable, overlays, strict=True))}
     stored = state.get("predict_images_result")
     if not stored or stored["signature"] != signature:
         return
@@ -91,16 +96,40 @@ def images(studio: Studio, picked: run_picker.Picked) -> None:
         st.warning(f"{len(failed)} of {len(table)} image(s) could not be read: "
                    + "; ".join(f"{row.image}: {row.error}" for row in failed.head(5).itertuples()),
                    icon=":material/broken_image:")
+    _unlike_warning(table, "image")
     st.caption(f"{stored['method']} maps of the predicted class: where the model looked.")
-    shown = [(png, f"{table['image'][i]}: {table['predicted'][i]} ({table['confidence'][i]:.2f})")
-             for i, png in stored["maps"] if png is not None]
+    shown = [(png, f"{table['image'][i]}: {table['predicted'][i]} ({formatting.probability(table['confidence'][i])})")
+             for i, png in list(stored["maps"].items())[:MAPS] if png is not None]
     for start in range(0, len(shown), 6):
         for column, (png, caption) in zip(st.columns(6), shown[start:start + 6], strict=False):
             column.image(png, caption=caption, width=thumbnails.SIZE + 32)
-    _table_and_download(table, picked.run.id, "images")
+    _table_and_download(table, picked.run.id, "images", subject.classes)
+    _maps_download(studio, subject, uploads, stored, picked.run.id)
 
 
-def _one_text(subject: Any, run_id: str) -> None:
+def _maps_download(studio: Studio, subject: Any, uploads: list[Any], stored: dict[str, Any], run_id: str) -> None:
+    """The zip of the predictions and a map per readable image (`prediction.maps_zip`). Maps beyond the
+    first `MAPS` are made on request, from the uploads staged again: they cost a backward pass each."""
+    table: pd.DataFrame = stored["table"]
+    maps: dict[int, bytes | None] = stored["maps"]
+    missing = [i for i, error in enumerate(table["error"]) if not error and i not in maps]
+    if missing and st.button(f"Make the maps of the other {len(missing)} image(s) for the zip",
+                             key="predict_all_maps", icon=":material/layers:"):
+        with user_errors("Cannot make the maps: "), st.spinner(f"Making {len(missing)} map(s)..."), \
+                ExitStack() as stack:
+            paths, _ = _staged_images(studio, uploads, stack)
+            _, overlays = explain_views.map_thumbnails(
+                subject, [paths[i] for i in missing], [subject.classes.index(table["predicted"][i]) for i in missing])
+            maps.update(zip(missing, overlays, strict=True))
+            missing = []
+    if not missing:
+        st.download_button(f"Download the predictions with a {stored['method']} map per image (zip)",
+                           prediction.maps_zip(table, {i: png for i, png in maps.items() if png is not None}),
+                           file_name=f"{run_id}-predictions-images.zip", mime="application/zip",
+                           key="predict_download-maps", icon=":material/folder_zip:")
+
+
+def _one_text(subject: Any, run_id: str, stats: dict[str, Any] | None) -> None:
     state = st.session_state
     typed = st.text_area("Text", key="predict_text", height=140,
                          placeholder="Type or paste a text, then press Predict.")
@@ -117,9 +146,13 @@ def _one_text(subject: Any, run_id: str) -> None:
     if not stored or stored["signature"] != signature:
         return
     result = stored["result"]
+    unlike = unlike_training(stats, typed)
+    if unlike:
+        st.warning(f"This text looks unlike the training texts ({unlike}): trust the prediction less.",
+                   icon=":material/travel_explore:")
     label, chart = st.columns([1, 2], gap="large")
     label.metric("Prediction", result["predicted"])
-    label.metric("Probability", f"{result['probability']:.1%}")
+    label.metric("Probability", formatting.probability(result["probability"]))
     classes = list(result["probabilities"])
     chart.plotly_chart(explain_views.top_k(list(result["probabilities"].values()), classes, TOP_K,
                                            highlight=classes.index(result["predicted"])), key="predict_topk")
@@ -129,22 +162,23 @@ def _one_text(subject: Any, run_id: str) -> None:
                  icon=":material/lightbulb:")
 
 
-def _csv_of_texts(studio: Studio, subject: Any, run_id: str) -> None:
+def _csv_of_texts(studio: Studio, subject: Any, run_id: str, stats: dict[str, Any] | None) -> None:
     state = st.session_state
     upload = st.file_uploader("CSV or TSV of texts, or a .txt file of one text per line", type=TEXT_TYPES,
-                              key="predict_csv", help="A CSV or TSV needs a header row; its other columns are "
-                                                      "ignored. A .txt file has no header.")
+                              key="predict_csv", help="A CSV or TSV needs a header row; its other columns (ids...) "
+                                                      "are kept beside the predictions. A .txt file has no header.")
     column = st.text_input("Text column (optional)", key="predict_csv_column",
                            help="Leave empty to use the column that looks most like text.")
     if upload is None:
         return
     signature = (run_id, upload.file_id, column.strip())
     if state.get("predict_csv_result", {}).get("signature") != signature:
-        with user_errors(f"Cannot predict on {upload.name}: "), st.spinner("Predicting..."), \
+        with user_errors(f"Cannot predict on {upload.name}: ", about=upload.name), st.spinner("Predicting..."), \
                 staged_file(studio.ws.staging_dir, upload.name, upload.getvalue()) as path:
             read = read_texts(path, column.strip() or None)
             state["predict_csv_result"] = {"signature": signature, "column": read.column,
-                                           "table": prediction.texts(subject, read.texts, read.problems)}
+                                           "table": prediction.texts(subject, read.texts, read.problems,
+                                                                     read.others, stats)}
     stored = state.get("predict_csv_result")
     if not stored or stored["signature"] != signature:
         return
@@ -158,17 +192,47 @@ def _csv_of_texts(studio: Studio, subject: Any, run_id: str) -> None:
     if cut:
         st.info(f"{cut} text(s) are longer than the model's max length: only their first tokens were read "
                 "(see the cut_off column).", icon=":material/content_cut:")
-    counts = table["predicted"].value_counts()
-    st.bar_chart(counts, horizontal=True, x_label="texts", y_label="predicted class")
-    _table_and_download(table, run_id, "texts")
+    _unlike_warning(table, "text")
+    _table_and_download(table, run_id, "texts", subject.classes)
 
 
-def _table_and_download(table: pd.DataFrame, run_id: str, noun: str) -> None:
+def _unlike_warning(table: pd.DataFrame, kind: str) -> None:
+    """Which inputs look unlike the training data, and how (the first few; the table's `unlike_training`
+    column has them all)."""
+    unlike = table[table["unlike_training"] != ""]
+    if len(unlike):
+        st.warning(f"{len(unlike)} of {len(table)} {kind}(s) look unlike the training data, so trust their "
+                   "predictions less (see the unlike_training column): "
+                   + "; ".join(f"{str(name)[:40]}: {hint}" for name, hint in zip(unlike[kind].head(5),
+                                                                                 unlike["unlike_training"].head(5),
+                                                                                 strict=True)),
+                   icon=":material/travel_explore:")
+
+
+def _counts_chart(table: pd.DataFrame, noun: str, classes: list[str]) -> go.Figure:
+    """How many inputs each class got: a bar per class of the model (none predicted included), the most
+    frequent on top, the count written at its end."""
+    counts = table["predicted"].value_counts().reindex(classes, fill_value=0).sort_values(kind="stable")
+    fig = go.Figure(go.Bar(x=counts.tolist(), y=counts.index.tolist(), orientation="h", marker_color="#2563eb",
+                           text=counts.tolist(), textposition="outside", cliponaxis=False,
+                           hovertemplate="%{y}: %{x}<extra></extra>"))
+    fig.update_layout(xaxis=dict(title=f"{noun} predicted as the class", rangemode="tozero"),
+                      yaxis=dict(title="predicted class", type="category"), height=90 + 28 * len(classes),
+                      margin=dict(l=10, r=30, t=10, b=10))
+    return fig
+
+
+def _table_and_download(table: pd.DataFrame, run_id: str, noun: str, classes: list[str]) -> None:
+    st.plotly_chart(_counts_chart(table, noun, classes), key=f"predict_counts-{noun}")
     if len(table) > TABLE_ROWS:
         st.caption(f"The first {TABLE_ROWS} of {len(table)} rows; the download holds them all.")
+    # one format for every probability; an unreadable file's row shows a dash, not "None", where it has none
     config = {"confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0,
-                                                            format="%.3f")}
-    st.dataframe(table.head(TABLE_ROWS), hide_index=True, key=f"predict_table-{noun}", column_config=config)
+                                                            format=formatting.PROBABILITY_FORMAT),
+              **{f"p({c})": st.column_config.NumberColumn(f"p({c})", format=formatting.PROBABILITY_FORMAT)
+                 for c in classes}}
+    st.dataframe(table.head(TABLE_ROWS), hide_index=True, key=f"predict_table-{noun}", column_config=config,
+                 placeholder=formatting.MISSING)
     st.download_button("Download the predictions (CSV)", table.to_csv(index=False).encode("utf-8"),
                        file_name=f"{run_id}-predictions-{noun}.csv", mime="text/csv", key=f"predict_download-{noun}",
                        icon=":material/download:")

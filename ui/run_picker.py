@@ -3,15 +3,19 @@
 The pages share one choice (`st.session_state["run_id"]`): a run picked on Evaluate is the one Explain
 and Predict open on. The run's report and its dataset's items are cached by the files' modification
 times, so a resumed run's new results replace the old ones without a restart.
+
+Evaluate hands an item to Explain with `open_in_explain` (the run, the item and the items of the filter it
+came from), which Explain's views read through `requested` and `validation_positions`. Items marked to
+leave out of the next run (`marks`, `mark_control`) are kept per dataset for the session.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import streamlit as st
@@ -24,6 +28,10 @@ from ui import formatting
 from ui.shell import Studio
 
 ALL_CLASSES = "All classes"
+EXPLAIN_PAGE = "pages/5_Explain.py"
+MARKS = {"keep": "Keep", "mislabelled": "Mislabelled", "exclude": "Exclude"}  # what can be said of an item
+_REQUEST = "explain_request"
+_MARKED = "item_marks"
 
 
 @dataclass(frozen=True)
@@ -85,9 +93,43 @@ def items(studio: Studio, run: RunRecord) -> list[str]:
                   _mtime(dataset_dir / "items.csv"))
 
 
-def validation_positions(report: dict[str, Any], noun: str, shown_key: str, class_key: str) -> list[int]:
+def open_in_explain(run_id: str, position: int, positions: Sequence[int] | None = None) -> NoReturn:
+    """Switch to the Explain page on one validation item of run `run_id` (`position` in its report),
+    offering `positions` beside it (the filter or cell it was picked from; None: every validation item)."""
+    state = st.session_state
+    state["run_id"] = state["explain_run"] = run_id
+    state[_REQUEST] = {"run": run_id, "position": int(position),
+                       "positions": None if positions is None else [int(p) for p in positions]}
+    st.switch_page(EXPLAIN_PAGE)
+
+
+def requested(run_id: str) -> bool:
+    """Whether another page asked Explain to open a validation item of this run (`open_in_explain`)."""
+    request = st.session_state.get(_REQUEST)
+    return bool(request) and request["run"] == run_id
+
+
+def validation_positions(report: dict[str, Any], noun: str, shown_key: str, class_key: str, run_id: str,
+                         item_key: str) -> list[int]:
     """Two select boxes (which outcomes, which true class) and the report positions they keep; an
-    empty list, with a note saying so, when none matches."""
+    empty list, with a note saying so, when none matches. An item handed over by `open_in_explain` is
+    selected (`item_key`), and the items of its filter are offered instead until "Show all" is pressed."""
+    state = st.session_state
+    focus_key = f"explain_focus-{run_id}"
+    if requested(run_id):
+        request = state.pop(_REQUEST)
+        state[item_key] = request["position"]
+        state[shown_key], state[class_key] = "All", ALL_CLASSES
+        if request["positions"] is None:
+            state.pop(focus_key, None)
+        else:
+            state[focus_key] = request["positions"]
+    focus = state.get(focus_key)
+    if focus:
+        note, clear = st.columns([4, 1], vertical_alignment="center")
+        note.info(f"{len(focus)} validation {noun}(s) as filtered on Evaluate.", icon=":material/filter_alt:")
+        clear.button("Show all", key=f"{focus_key}-clear", on_click=lambda: state.pop(focus_key, None))
+        return focus
     left, right = st.columns(2)
     shown = left.selectbox("Show", SHOWN, key=shown_key)
     label = right.selectbox("True class", [ALL_CLASSES, *report["classes"]], key=class_key)
@@ -95,6 +137,31 @@ def validation_positions(report: dict[str, Any], noun: str, shown_key: str, clas
     if not kept:
         st.info(f"No validation {noun} matches this filter.", icon=":material/filter_alt_off:")
     return kept
+
+
+def marks(dataset_id: str) -> dict[int, str]:
+    """The items of a dataset marked to leave out of the next run, for this session: item index (in
+    items.csv's order) -> "mislabelled" or "exclude"."""
+    return st.session_state.setdefault(_MARKED, {}).setdefault(dataset_id, {})
+
+
+def mark_control(dataset_id: str, item: int, noun: str) -> None:
+    """Buttons to keep one dataset item, or mark it mislabelled or to exclude from the next run."""
+    state = st.session_state
+    marked = marks(dataset_id)
+    key = f"mark-{dataset_id}-{item}"
+
+    def _store() -> None:
+        if state[key] == "keep":
+            marked.pop(item, None)
+        else:
+            marked[item] = state[key]
+
+    st.radio(f"This {noun} in the next run", list(MARKS), index=list(MARKS).index(marked.get(item, "keep")),
+             format_func=MARKS.get, horizontal=True, key=key, on_change=_store,
+             help=f"Mislabelled or excluded {noun}s are left out of a new run, started in one click on Evaluate.")
+    if marked:
+        st.caption(f"{len(marked)} {noun}(s) of this dataset marked; Evaluate starts a new run without them.")
 
 
 def outcome(report: dict[str, Any], position: int) -> str:

@@ -32,8 +32,15 @@ def _studio() -> Studio:
     return Studio(ws, store)
 
 
-def setup(title: str, icon: str = ":material/visibility:") -> Studio:
-    st.set_page_config(page_title=f"{title} · Glassbox", page_icon=icon, layout="wide")
+# the favicon is a file the server itself serves: a `:material/...:` page icon would make the browser fetch
+# it from fonts.gstatic.com, and the studio asks no host but its own for anything
+FAVICON = Path(__file__).resolve().parent / "favicon.png"
+
+
+def setup(title: str) -> Studio:
+    """Page config (title "<title> · Glassbox", the local favicon, wide layout) and the shared sidebar;
+    returns the workspace and store handles."""
+    st.set_page_config(page_title=f"{title} · Glassbox", page_icon=str(FAVICON), layout="wide")
     studio = _studio()
     with st.sidebar:
         st.markdown("### Glassbox")

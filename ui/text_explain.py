@@ -15,7 +15,7 @@ import streamlit as st
 
 from core.explain import ExplainOptions, methods
 from core.explain.text import TextModel, explain_text
-from ui import explain_views, run_picker
+from ui import explain_views, formatting, run_picker
 from ui.errors import user_errors
 from ui.shell import Studio
 
@@ -36,6 +36,8 @@ def show(studio: Studio, picked: run_picker.Picked) -> None:
     classes = subject.classes
 
     st.subheader("Input")
+    if run_picker.requested(run_id):  # Evaluate opened an item of this run
+        state["explain_text_source"] = "Validation text"
     source = st.radio("Input", ("Validation text", "Type a text"), horizontal=True, key="explain_text_source",
                       label_visibility="collapsed")
     text = ""
@@ -61,7 +63,8 @@ def show(studio: Studio, picked: run_picker.Picked) -> None:
     target_col, chart_col = st.columns([1, 2], gap="large")
     target = target_col.selectbox(
         "Class to explain", list(range(len(classes))), index=predicted, key=f"explain_text_target-{run_id}",
-        format_func=lambda i: f"{classes[i]} ({probs[i]:.2f})" + (" · predicted" if i == predicted else ""),
+        format_func=lambda i: f"{classes[i]} ({formatting.probability(probs[i])})"
+        + (" · predicted" if i == predicted else ""),
     )
     chart_col.plotly_chart(explain_views.top_k(probs, classes, TOP_K, highlight=target), key="explain_text_topk")
 
@@ -96,8 +99,8 @@ def show(studio: Studio, picked: run_picker.Picked) -> None:
 
 def show_result(result: dict[str, Any], key: str) -> None:
     """One explanation: the coloured text, the words for and against the class, the deletion check."""
-    st.caption(f"Explaining **{result['target']}** (probability {result['target_probability']:.2f}) · "
-               f"{result['seconds']:.2f} s")
+    st.caption(f"Explaining **{result['target']}** (probability "
+               f"{formatting.probability(result['target_probability'])}) · {result['seconds']:.2f} s")
     st.html(result["html"])
     st.caption(LEGEND)
     for note in result["notes"]:
@@ -108,17 +111,19 @@ def show_result(result: dict[str, Any], key: str) -> None:
         deletion = result["faithfulness"]
         k = deletion["k"]
         words = "word" if k == 1 else "words"
-        verdict = (f"Deleting the top {k} {words} lowers p({result['target']}) by {deletion['topk_drop']:.3f}, "
-                   f"deleting {k} random {words} by {deletion['random_drop']:.3f} on average")
+        target = f"p({result['target']})"
+        verdict = (f"Deleting the top {k} {words} {formatting.change(-deletion['topk_drop'], target)}, "
+                   f"deleting {k} random {words} {formatting.change(-deletion['random_drop'])} on average")
         if deletion["beats_random"]:
             st.success(verdict + ": the words the explanation picks matter more than random ones.")
         else:
             st.warning(verdict + ": the explanation's top words matter no more than random ones, so do not "
                                  "read much into it.")
         first, second = st.columns(2)
-        first.metric(f"Drop, top {k} {words}", f"{deletion['topk_drop']:.3f}",
-                     help="The class's probability on the whole text minus on the text without its top words.")
-        second.metric(f"Drop, {k} random {words}", f"{deletion['random_drop']:.3f}",
+        first.metric(f"Change, top {k} {words}", f"{-deletion['topk_drop']:+.2f}",
+                     help="The class's probability on the text without its top words minus on the whole text: "
+                          "negative when deleting them lowers it.")
+        second.metric(f"Change, {k} random {words}", f"{-deletion['random_drop']:+.2f}",
                       help="The same for k random words, averaged over 20 seeded draws.")
 
 
@@ -131,7 +136,9 @@ def _validation_text(studio: Studio, picked: run_picker.Picked) -> tuple[str, in
         refs = run_picker.items(studio, picked.run)
     if report is None or refs is None:
         return None
-    positions = run_picker.validation_positions(report, "text", "explain_text_filter", "explain_text_class")
+    key = f"explain_text_item-{picked.run.id}"
+    positions = run_picker.validation_positions(report, "text", "explain_text_filter", "explain_text_class",
+                                                picked.run.id, key)
     if not positions:
         return None
 
@@ -140,11 +147,11 @@ def _validation_text(studio: Studio, picked: run_picker.Picked) -> tuple[str, in
         preview = item if len(item) <= PREVIEW_CHARS else item[: PREVIEW_CHARS - 1] + "…"
         return f"{run_picker.outcome(report, i)} · {preview}"
 
-    key = f"explain_text_item-{picked.run.id}"
     if st.session_state.get(key) not in positions:
         st.session_state[key] = positions[0]
     position = st.selectbox(f"Validation text ({len(positions)})", positions, key=key, format_func=_caption)
     text = refs[int(report["items"][position])]
     with st.container(border=True):
         st.text(text)
+    run_picker.mark_control(picked.run.dataset_id, int(report["items"][position]), "text")
     return text, int(report["labels"][position])

@@ -44,12 +44,20 @@ def thumbnail(path: Path, size: int = SIZE) -> bytes | None:
     return _thumbnail(str(path), size, mtime)
 
 
-def grid(paths: list[Path], captions: list[str] | None = None, size: int = SIZE, per_row: int = 8) -> None:
-    """Previews in rows of `per_row` columns, each with its caption; unreadable files are skipped."""
+def grid(paths: list[Path], captions: list[str] | None = None, size: int = SIZE, per_row: int = 8,
+         button: str | None = None, key: str = "thumbnail") -> int | None:
+    """Previews in rows of `per_row` columns, each with its caption; unreadable files are skipped. With
+    `button`, each preview gets a button of that label (keyed `{key}-{index}`): returns the index in
+    `paths` of the one pressed in this run, else None."""
     captions = captions or [""] * len(paths)
-    shown = [(data, cap) for data, cap in ((thumbnail(p, size), c) for p, c in zip(paths, captions, strict=True))
+    shown = [(i, data, cap) for i, (data, cap) in enumerate((thumbnail(p, size), c)
+                                                            for p, c in zip(paths, captions, strict=True))
              if data is not None]
+    pressed = None
     for start in range(0, len(shown), per_row):
         columns = st.columns(per_row)
-        for column, (data, caption) in zip(columns, shown[start:start + per_row], strict=False):
+        for column, (index, data, caption) in zip(columns, shown[start:start + per_row], strict=False):
             column.image(data, caption=caption or None, width=size)
+            if button is not None and column.button(button, key=f"{key}-{index}", icon=":material/lightbulb:"):
+                pressed = index
+    return pressed

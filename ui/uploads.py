@@ -15,12 +15,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# letters and digits of any script, spaces, dots and dashes are harmless in one path component; keeping
+# them keeps the name the library says in its messages ("Café reviews.csv is empty") the user's own
+_UNSAFE = re.compile(r"[^\w .-]+")
 
 
 def safe_name(filename: str, fallback: str = "upload") -> str:
-    """A browser-supplied name reduced to one harmless path component (no folders, no dots first)."""
-    name = _UNSAFE.sub("_", Path(filename.replace("\\", "/")).name).lstrip("._")
+    """A browser-supplied name reduced to one harmless path component (no folders, no dots or spaces
+    first, no spaces last)."""
+    name = _UNSAFE.sub("_", Path(filename.replace("\\", "/")).name).lstrip("._ ").rstrip()
     return name or fallback
 
 

@@ -12,7 +12,7 @@ when the upload came split by its author (train/valid/test folders), `split.csv`
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,6 +23,8 @@ from core.config import TrainConfig
 from core.errors import GlassboxError
 
 _MAX_LISTED = 5  # names listed in a message; the rest are counted
+# (what, done, total): how far a long preparation has gone, e.g. ("tokenising texts", 3000, 12000)
+PhaseProgress = Callable[[str, int, int], None]
 
 if TYPE_CHECKING:  # torch stays out of light commands (listing, validating) until a model is needed
     from torch import nn
@@ -173,6 +175,9 @@ def _read_split(dataset_dir: Path, items: list[str]) -> list[str]:
 class Modality(Protocol):
     name: str  # registry key, e.g. "images"
     title: str  # shown in the UI
+    # the classical baselines a run on this modality is also scored against, beside always answering the
+    # largest class (`core.baselines`): e.g. ("tfidf_logreg",) for text; () when there is none
+    baselines: tuple[str, ...]
 
     def accepts(self, source: Path) -> bool:
         """Whether an upload (file or folder) looks like this modality's input."""
@@ -203,7 +208,10 @@ class Modality(Protocol):
         changes an item's input each time it is read."""
 
     def datasets(
-        self, dataset_dir: Path, info: dict[str, Any], config: TrainConfig, split: Split, model: nn.Module
+        self, dataset_dir: Path, info: dict[str, Any], config: TrainConfig, split: Split, model: nn.Module,
+        progress: PhaseProgress | None = None,
     ) -> tuple[Dataset, Dataset]:
         """Train and validation datasets yielding (input, label) ready for `model`; `split.test` is
-        not read: the loop asks for a test set as the validation part of `Split(train=[], val=test)`."""
+        not read: the loop asks for a test set as the validation part of `Split(train=[], val=test)`.
+        Long preparation (tokenising every text, decoding images at a new size) is told to `progress`
+        as (what, done, total) items, so a run never sits silent before its first step."""

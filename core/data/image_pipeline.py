@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from core.config import TrainConfig
-from core.data.base import Split
+from core.data.base import PhaseProgress, Split
 from core.data.pictures import DecodedImages
 
 Transform = Callable[[Image.Image], torch.Tensor]
@@ -41,12 +41,14 @@ _AUGMENTATIONS: dict[str, dict[str, Any]] = {
 
 
 def datasets(
-    dataset_dir: Path, items: list[str], labels: list[int], config: TrainConfig, split: Split, model: nn.Module
+    dataset_dir: Path, items: list[str], labels: list[int], config: TrainConfig, split: Split, model: nn.Module,
+    progress: PhaseProgress | None = None,
 ) -> tuple[Dataset, Dataset]:
     """Train and validation datasets of the dataset's images (`items`: paths under `dataset_dir`, in item
-    order) read from its decode cache at the run's input size (`DecodedImages`, built on first use):
-    decoding full-size photos, not the transforms, dominated an epoch, and was repeated every epoch."""
-    decoded = DecodedImages.open(Path(dataset_dir), items, config.image_size)
+    order) read from its decode cache at the run's input size (`DecodedImages`, built on first use, its
+    count told to `progress`): decoding full-size photos, not the transforms, dominated an epoch, and was
+    repeated every epoch."""
+    decoded = DecodedImages.open(Path(dataset_dir), items, config.image_size, progress)
 
     def subset(indices: list[int], transform: Transform) -> _ImageDataset:
         return _ImageDataset(decoded, indices, [labels[i] for i in indices], transform)

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from torch import nn
     from torch.utils.data import Dataset
 
+    from core.data.base import PhaseProgress
+
 __all__ = ["ImagesModality"]
 
 _LABELS_CSV = "labels.csv"
@@ -53,6 +55,7 @@ _MAX_LISTED = 5
 class ImagesModality:
     name = "images"
     title = "Images"
+    baselines: tuple[str, ...] = ()  # no classical image method is both cheap and worth beating yet
 
     def accepts(self, source: Path) -> bool:
         source = Path(source)
@@ -129,13 +132,15 @@ class ImagesModality:
         return config.augmentation == "none"
 
     def datasets(
-        self, dataset_dir: Path, info: dict[str, Any], config: TrainConfig, split: Split, model: nn.Module
+        self, dataset_dir: Path, info: dict[str, Any], config: TrainConfig, split: Split, model: nn.Module,
+        progress: PhaseProgress | None = None,
     ) -> tuple[Dataset, Dataset]:
         from core.data import image_pipeline  # torch and timm only where tensors are made
 
         dataset_dir = Path(dataset_dir)
         items = [rel for rel, _ in read_items(dataset_dir, "relpath")]
-        return image_pipeline.datasets(dataset_dir, items, self.labels(dataset_dir, info), config, split, model)
+        return image_pipeline.datasets(dataset_dir, items, self.labels(dataset_dir, info), config, split, model,
+                                       progress)
 
     def items(self, dataset_dir: Path, info: dict[str, Any]) -> list[str]:
         return [rel for rel, _ in read_items(Path(dataset_dir), "relpath")]

@@ -21,13 +21,16 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import ExifTags, Image, ImageFile, ImageOps
 
 from core.data.archive import is_junk
 from core.errors import GlassboxError
+
+if TYPE_CHECKING:
+    from core.data.base import PhaseProgress
 
 __all__ = [
     "PREDECODED_SIZE", "SUFFIXES", "Checked", "DecodedImages", "UnreadableImage", "check_all", "decode_side",
@@ -175,13 +178,15 @@ class DecodedImages:
         self._map: np.memmap | None = None
 
     @classmethod
-    def open(cls, dataset_dir: Path, items: list[str], image_size: int) -> DecodedImages:
+    def open(cls, dataset_dir: Path, items: list[str], image_size: int,
+             progress: PhaseProgress | None = None) -> DecodedImages:
         """The cache of `items` (paths under `dataset_dir`, in item order) at `image_size`, built (in
-        threads) unless already there. Raises UnreadableImage when an image no longer decodes."""
+        threads, its count told to `progress` as "decoding images") unless already there. Raises
+        UnreadableImage when an image no longer decodes."""
         side = decode_side(image_size)
         pixels, index = _cache_files(dataset_dir, items, side)
         if not index.exists():  # written last: its presence means the pixels are complete
-            _build([dataset_dir / item for item in items], image_size, pixels, index)
+            _build([dataset_dir / item for item in items], image_size, pixels, index, progress)
             for stale in pixels.parent.glob(f"{side}px-*"):
                 if not stale.name.startswith(pixels.stem):
                     stale.unlink(missing_ok=True)
@@ -238,7 +243,7 @@ def _cache_files(dataset_dir: Path, items: list[str], side: int) -> tuple[Path, 
     return stem.with_suffix(".u8"), stem.with_suffix(".index.npy")
 
 
-def _build(paths: list[Path], image_size: int, pixels: Path, index: Path) -> None:
+def _build(paths: list[Path], image_size: int, pixels: Path, index: Path, progress: PhaseProgress | None) -> None:
     """Decode `paths` in order into `pixels` and write their `index`, through a temporary file and a
     rename, so that a cache never looks complete when it is not (two runs may build it at once)."""
     pixels.parent.mkdir(exist_ok=True)
@@ -252,6 +257,8 @@ def _build(paths: list[Path], image_size: int, pixels: Path, index: Path) -> Non
                 out.write(array.tobytes())
                 rows[row] = offset, array.shape[0], array.shape[1]
                 offset += array.size
+                if progress is not None:
+                    progress("decoding images", row + 1, len(paths))
         os.replace(temporary, pixels)
     finally:
         temporary.unlink(missing_ok=True)

@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from core.data.base import PhaseProgress
+
 __all__ = ["BadRowsError", "LengthBuckets", "TextModality", "TextsToPredict", "TokenisedTexts", "preview",
            "read_texts"]
 
@@ -59,6 +61,9 @@ _IMBALANCE = 5.0
 _MOSTLY_EMPTY = 0.5
 _SAMPLES = 5
 _SAMPLE_CHARS = 300
+# texts per tokenizer call in training: large enough for the fast tokenizer's batching, small enough that
+# the count moves about every second on a CPU
+_TOKENISE_CHUNK = 2000
 _HISTOGRAM_BINS = 20
 _PREVIEW_ROWS = 5
 _MAX_LISTED = 5
@@ -85,6 +90,7 @@ class BadRowsError(BadFilesError):
 class TextModality:
     name = "text"
     title = "Text"
+    baselines = ("tfidf_logreg",)
 
     def accepts(self, source: Path) -> bool:
         """A delimited text file with at least two columns (see `reading.looks_tabular`)."""
@@ -124,16 +130,27 @@ class TextModality:
         return [text for text, _ in read_items(Path(dataset_dir), "text")]
 
     def datasets(
-        self, dataset_dir: Path, info: dict[str, Any], config: TrainConfig, split: Split, model: nn.Module
+        self, dataset_dir: Path, info: dict[str, Any], config: TrainConfig, split: Split, model: nn.Module,
+        progress: PhaseProgress | None = None,
     ) -> tuple[TokenisedTexts, TokenisedTexts]:
-        """Each text is tokenised once, with the model's tokenizer (`model.tokenizer`), truncated to
-        the run's max_length or the model's own limit (`model.max_length`), whichever is smaller;
-        padding happens per batch (see `TokenisedTexts`)."""
+        """Each text of the split is tokenised once, with the model's tokenizer (`model.tokenizer`),
+        truncated to the run's max_length or the model's own limit (`model.max_length`), whichever is
+        smaller, in chunks whose count goes to `progress` ("tokenising texts"); padding happens per
+        batch (see `TokenisedTexts`)."""
         texts = self.items(dataset_dir, info)
         labels = self.labels(dataset_dir, info)
         tokenizer = model.tokenizer
         limit = min(config.max_length, int(model.max_length))
-        ids: list[list[int]] = tokenizer(texts, truncation=True, max_length=limit)["input_ids"]
+        wanted = sorted({*split.train, *split.val})
+        ids: dict[int, list[int]] = {}
+        for start in range(0, len(wanted), _TOKENISE_CHUNK):
+            if progress is not None:
+                progress("tokenising texts", start, len(wanted))
+            chunk = wanted[start:start + _TOKENISE_CHUNK]
+            ids.update(zip(chunk, tokenizer([texts[i] for i in chunk], truncation=True, max_length=limit)["input_ids"],
+                           strict=True))
+        if progress is not None:
+            progress("tokenising texts", len(wanted), len(wanted))
         pad_left = tokenizer.padding_side == "left"
 
         def subset(indices: list[int]) -> TokenisedTexts:
@@ -168,12 +185,15 @@ def preview(source: Path, options: dict[str, Any] | None = None) -> dict[str, An
 
 @dataclass(frozen=True)
 class TextsToPredict:
-    """A file's texts to predict on: the column read, the texts in row order, and per row what went
-    wrong reading it ("" when nothing did), so a prediction table can say which rows to distrust."""
+    """A file's texts to predict on: the column read, the texts in row order, per row what went wrong
+    reading it ("" when nothing did), so a prediction table can say which rows to distrust, and the file's
+    other columns (ids, dates...) by name in file order, their cells in row order ("" where a row is
+    short), so predictions can be written beside them."""
 
     column: str
     texts: list[str]
     problems: list[str]
+    others: dict[str, list[str]]
 
 
 def read_texts(source: Path, column: str | None = None) -> TextsToPredict:
@@ -188,14 +208,18 @@ def read_texts(source: Path, column: str | None = None) -> TextsToPredict:
     text_col, _ = _suggest(table, column)
     index, width = table.columns.index(text_col), len(table.columns)
     texts, problems = [], []
+    others: dict[str, list[str]] = {name: [] for name in table.columns if name != text_col}
     for line, cells in table.rows:
         texts.append(cells[index].strip() if index < len(cells) else "")
+        for position, name in enumerate(table.columns):
+            if name != text_col:
+                others[name].append(cells[position] if position < len(cells) else "")
         extra = any(cell.strip() for cell in cells[width:])
         problem = f"line {line}: {len(cells)} fields, the header has {width}" if extra else ""
         if line in table.irregular:
             problem = f"line {line}: {table.irregular[line]}"
         problems.append(problem)
-    return TextsToPredict(text_col, texts, problems)
+    return TextsToPredict(text_col, texts, problems, others)
 
 
 # ---- tensors for a model -------------------------------------------------------------------------------

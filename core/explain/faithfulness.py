@@ -10,12 +10,19 @@
   norm, so the figure compares across methods).
 - The model-parameter randomisation test (Adebayo et al., 2018): randomise the top layers and check
   that the map changes; a map that survives it shows the image (edges), not what the model learned.
+- `rank`: the methods run on one input, most faithful first by how far their deletion area lies below
+  the random map's, with one verdict for them all (`ranking_verdict`).
+
+Each figure says how long it took (`Faithfulness.seconds`, `Randomisation.seconds`), since some of them
+re-run the method many times.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -25,8 +32,8 @@ from scipy.stats import spearmanr
 from core.explain import ExplainOptions, Explanation, explain, methods
 from core.explain.images import ImageModel
 
-__all__ = ["Curve", "Faithfulness", "Randomisation", "curves", "measure", "random_map", "randomisation_test",
-           "verdict"]
+__all__ = ["Curve", "Faithfulness", "Randomisation", "Ranked", "curves", "measure", "random_map", "randomisation_test",
+           "rank", "ranking_verdict", "verdict"]
 
 FRACTIONS = np.linspace(0.0, 1.0, 11)  # 10% steps: "the top 10%" is a point on every curve, and 11 points
 # for each of 4 curves keep the figures near a second for a 224 px EfficientNet on 2 CPU cores
@@ -67,6 +74,14 @@ class Faithfulness:
     random_infidelity: float
     sensitivity: float | None  # None when not measured (it re-runs the method several times)
     verdict: str
+    # seconds each measure took: "deletion and insertion", "infidelity" and, when measured, "sensitivity"
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def deletion_gap(self) -> float:
+        """The random map's deletion area minus this map's: how much faster the probability falls when
+        the map's top regions go first than when a random map's do (higher is more faithful)."""
+        return self.random_deletion.auc - self.deletion.auc
 
     @property
     def beats_random(self) -> bool:
@@ -92,6 +107,7 @@ class Randomisation:
     randomised: Explanation
     correlation: float  # see _rank_correlation
     verdict: str
+    seconds: float = 0.0  # explaining again with the randomised model, comparison included
 
     @property
     def changed(self) -> bool:
@@ -131,17 +147,20 @@ def measure(subject: ImageModel, inputs: torch.Tensor, explanation: Explanation,
     options = options or ExplainOptions()
     target = explanation.target
     moved = random_map(explanation.attribution)
-    deletion, insertion = curves(subject, inputs, explanation.attribution, target)
-    random_deletion, random_insertion = curves(subject, inputs, moved, target)
+    seconds: dict[str, float] = {}
+    (deletion, insertion), (random_deletion, random_insertion) = _timed(seconds, "deletion and insertion", lambda: (
+        curves(subject, inputs, explanation.attribution, target), curves(subject, inputs, moved, target)))
+    infidelities = _timed(seconds, "infidelity", lambda: (
+        _infidelity(subject, inputs, explanation.attribution, target, options),
+        _infidelity(subject, inputs, moved, target, options)))
     sensitivity = None
     if sensitivity_samples > 0:
-        sensitivity = _sensitivity(subject, inputs, explanation, options, sensitivity_samples)
+        sensitivity = _timed(seconds, "sensitivity",
+                             lambda: _sensitivity(subject, inputs, explanation, options, sensitivity_samples))
     return Faithfulness(
         deletion=deletion, insertion=insertion, random_deletion=random_deletion, random_insertion=random_insertion,
-        infidelity=_infidelity(subject, inputs, explanation.attribution, target, options),
-        random_infidelity=_infidelity(subject, inputs, moved, target, options),
-        sensitivity=sensitivity,
-        verdict=verdict(subject.classes[target], deletion, random_deletion),
+        infidelity=infidelities[0], random_infidelity=infidelities[1], sensitivity=sensitivity,
+        verdict=verdict(subject.classes[target], deletion, random_deletion), seconds=seconds,
     )
 
 
@@ -164,6 +183,7 @@ def verdict(class_name: str, deletion: Curve, random_deletion: Curve) -> str:
 def randomisation_test(subject: ImageModel, inputs: torch.Tensor, explanation: Explanation,
                        options: ExplainOptions | None = None, layers: int = 3) -> Randomisation:
     """Re-explain with the top `layers` layers re-initialised and compare the maps (see `_rank_correlation`)."""
+    started = time.perf_counter()
     randomised_model, names = subject.randomised(layers)
     again = explain(randomised_model, inputs, explanation.target, explanation.method, options)
     correlation = _rank_correlation(explanation.attribution, again.attribution)
@@ -173,10 +193,55 @@ def randomisation_test(subject: ImageModel, inputs: torch.Tensor, explanation: E
     else:
         text = (f"With the top {len(names)} layer(s) randomised the map barely changes (rank correlation "
                 f"{correlation:.2f}): it may show the image's edges rather than what the model learned.")
-    return Randomisation(layers=tuple(names), randomised=again, correlation=correlation, verdict=text)
+    return Randomisation(layers=tuple(names), randomised=again, correlation=correlation, verdict=text,
+                         seconds=time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One method's place in `rank`: its deletion and insertion areas against the random map's."""
+
+    method: str
+    deletion_gap: float  # `Faithfulness.deletion_gap`: higher is more faithful
+    insertion_gap: float  # this map's insertion area minus the random map's: higher is more faithful
+    beats_random: bool
+
+
+def rank(figures: Mapping[str, Faithfulness]) -> list[Ranked]:
+    """The methods measured on one input (method name -> its figures), most faithful first: ordered by
+    their deletion gap to the random map (Petsiuk et al.'s deletion test, the measure `verdict` reads),
+    ties broken by the insertion gap."""
+    ranked = [Ranked(method, f.deletion_gap, f.insertion.auc - f.random_insertion.auc, f.beats_random)
+              for method, f in figures.items()]
+    return sorted(ranked, key=lambda r: (-r.deletion_gap, -r.insertion_gap))
+
+
+def ranking_verdict(ranked: Sequence[Ranked], titles: Mapping[str, str]) -> str:
+    """One line on a `rank`: which method to trust on this input, if any (`titles` names each method)."""
+    if not ranked:
+        return "No method was measured on this input."
+    best = ranked[0]
+    beating = sum(r.beats_random for r in ranked)
+    if not best.beats_random:
+        return ("No method's map is clearly better than a random map on this input: do not read these maps as "
+                "what the model relies on.")
+    others = "" if len(ranked) == 1 else f"; {beating} of the {len(ranked)} methods beat a random map"
+    return (f"{titles.get(best.method, best.method)} is the most faithful on this input: removing its top regions "
+            f"lowers the probability faster than a random map's (deletion area {best.deletion_gap:.3f} lower)"
+            f"{others}.")
 
 
 # ---- internals --------------------------------------------------------------------------------------
+
+_T = TypeVar("_T")
+
+
+def _timed(seconds: dict[str, float], step: str, work: Callable[[], _T]) -> _T:
+    """`work()`, its wall time recorded in `seconds[step]`."""
+    started = time.perf_counter()
+    value = work()
+    seconds[step] = time.perf_counter() - started
+    return value
 
 
 def _beats_random(deletion: Curve, random_deletion: Curve) -> bool:

@@ -1,8 +1,12 @@
 """Explanation maps as pictures, with numpy and Pillow only (no plotting library in the core).
 
-The overlay is what the CLI writes and what a grid of thumbnails shows: the picture the model saw,
-with the map's positive evidence painted over it in a perceptual colour map. Weak evidence is left
-transparent (each pixel's opacity grows with its value), so the picture stays readable under it.
+The overlay is what the CLI writes and what a grid of thumbnails shows: the picture the model saw with
+the map painted over it. "No evidence" is always neutral, so the picture shows through where the map
+is zero: a map that holds evidence against the class (Integrated Gradients, occlusion) is drawn in a
+diverging map centred on zero (red for the class, blue against it), one that does not (Grad-CAM,
+saliency) in a sequential map that starts transparent. Each colour's opacity grows with the evidence,
+so weak evidence stays see-through. The pages draw their interactive figures with the same colour
+maps (`colour_scale`).
 """
 
 from __future__ import annotations
@@ -12,43 +16,76 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["colourise", "display_scale", "overlay", "save_overlay"]
+__all__ = ["DIVERGING", "SEQUENTIAL", "colour_scale", "colourise", "display_scale", "is_signed", "overlay",
+           "save_overlay"]
 
-# anchor colours of matplotlib's "inferno" (dark = little evidence, bright yellow = most)
-_INFERNO = np.array([
-    [0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21], [250, 193, 39],
-    [252, 255, 164],
-], dtype=np.float64)
-# the share of positive values above which the colour saturates: one extreme pixel (common in gradient
-# maps) would otherwise leave everything else black
+# (position in [0, 1], (r, g, b, alpha)): matplotlib's "inferno" anchors, with an alpha ramp from 0
+SEQUENTIAL = (
+    (0.0, (0, 0, 4, 0.0)), (0.25, (101, 21, 110, 0.35)), (0.5, (212, 72, 66, 0.7)), (0.75, (250, 193, 39, 0.9)),
+    (1.0, (252, 255, 164, 1.0)),
+)
+# ColorBrewer's RdBu over [-1, 1] (position 0.5 is zero): blue against the class, red for it, clear between
+DIVERGING = (
+    (0.0, (33, 102, 172, 1.0)), (0.25, (103, 169, 207, 0.7)), (0.5, (247, 247, 247, 0.0)),
+    (0.75, (239, 138, 98, 0.7)), (1.0, (178, 24, 43, 1.0)),
+)
+# the share of values above which the colour saturates: one extreme pixel (common in gradient maps)
+# would otherwise leave everything else blank
 _PERCENTILE = 99.0
+# negative values below this share of the map's scale are rounding, not evidence against the class
+_SIGNED = 1e-3
 MIN_SIDE = 256
 
 
+def _top(magnitude: np.ndarray) -> float:
+    nonzero = magnitude[magnitude > 0]
+    return float(np.percentile(nonzero, _PERCENTILE)) if nonzero.size else 0.0
+
+
+def is_signed(attribution: np.ndarray) -> bool:
+    """Whether the map holds evidence against the class (values below zero beyond rounding), which the
+    diverging colour map is for."""
+    values = np.asarray(attribution, dtype=np.float64)
+    top = _top(np.abs(values))
+    return bool(top > 0 and (values < -_SIGNED * top).any())
+
+
 def display_scale(attribution: np.ndarray) -> np.ndarray:
-    """The map's positive part scaled to [0, 1] (1 at the 99th percentile of positive values): evidence
-    for the target class; zeros when the map has none."""
-    positive = np.clip(np.asarray(attribution, dtype=np.float64), 0, None)
-    nonzero = positive[positive > 0]
-    if nonzero.size == 0:
-        return np.zeros_like(positive)
-    top = float(np.percentile(nonzero, _PERCENTILE))
-    return np.clip(positive / top, 0, 1) if top > 0 else np.zeros_like(positive)
+    """The map scaled for colouring, 1 at the 99th percentile of its magnitude: in [-1, 1] for a signed
+    map (`is_signed`), else its positive part in [0, 1]; zeros when the map is empty."""
+    values = np.asarray(attribution, dtype=np.float64)
+    signed = is_signed(values)
+    shown = values if signed else np.clip(values, 0, None)
+    top = _top(np.abs(shown))
+    if top == 0:
+        return np.zeros_like(values)
+    return np.clip(shown / top, -1 if signed else 0, 1)
 
 
-def colourise(values: np.ndarray) -> np.ndarray:
-    """[0, 1] values to H x W x 3 uint8 colours of the inferno map."""
-    positions = np.linspace(0.0, 1.0, len(_INFERNO))
-    flat = np.clip(np.asarray(values, dtype=np.float64), 0, 1).ravel()
-    rgb = np.stack([np.interp(flat, positions, _INFERNO[:, c]) for c in range(3)], axis=-1)
-    return rgb.reshape(*np.shape(values), 3).round().astype(np.uint8)
+def colour_scale(signed: bool) -> list[list[float | str]]:
+    """The colour map as plotly's colorscale ([[position, "rgba(r,g,b,a)"], ...]) over the range [-1, 1]
+    for a signed map, [0, 1] otherwise."""
+    return [[position, f"rgba({r},{g},{b},{a})"] for position, (r, g, b, a) in (DIVERGING if signed else SEQUENTIAL)]
+
+
+def colourise(values: np.ndarray, signed: bool = False) -> np.ndarray:
+    """`display_scale` values to H x W x 4 RGBA floats (colour 0-255, alpha 0-1) of the diverging map
+    (`signed`, values in [-1, 1]) or the sequential one (values in [0, 1])."""
+    anchors = DIVERGING if signed else SEQUENTIAL
+    positions = np.array([position for position, _ in anchors])
+    colours = np.array([colour for _, colour in anchors], dtype=np.float64)
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    flat = (np.clip(flat, -1, 1) + 1) / 2 if signed else np.clip(flat, 0, 1)
+    rgba = np.stack([np.interp(flat, positions, colours[:, c]) for c in range(4)], axis=-1)
+    return rgba.reshape(*np.shape(values), 4)
 
 
 def overlay(picture: np.ndarray, attribution: np.ndarray, opacity: float = 0.6) -> np.ndarray:
-    """`picture` (H x W x 3 uint8) with the map painted over it; `opacity` is that of the strongest evidence."""
-    scaled = display_scale(attribution)
-    alpha = (opacity * scaled)[..., None]
-    blended = (1 - alpha) * picture.astype(np.float64) + alpha * colourise(scaled).astype(np.float64)
+    """`picture` (H x W x 3 uint8) with the map painted over it; `opacity` is that of the strongest
+    evidence, and where the map is zero the picture is unchanged."""
+    rgba = colourise(display_scale(attribution), is_signed(attribution))
+    alpha = opacity * rgba[..., 3:]
+    blended = (1 - alpha) * picture.astype(np.float64) + alpha * rgba[..., :3]
     return blended.round().clip(0, 255).astype(np.uint8)
 
 

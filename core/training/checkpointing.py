@@ -61,7 +61,7 @@ def save(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer
         "progress": asdict(progress),
         "rng": rng,
     }
-    _atomic(path, lambda tmp: torch.save(payload, tmp))
+    _atomic(path, lambda tmp: _torch_save(payload, tmp))
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -88,8 +88,19 @@ def save_weights(path: Path, model: torch.nn.Module) -> None:
 def _atomic(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
+    try:
+        write(tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a half-written file would only hold the space a retry needs
+        raise
     os.replace(tmp, path)
+
+
+def _torch_save(payload: dict[str, Any], path: Path) -> None:
+    """torch.save through a Python file, so a full disk keeps its OSError (ENOSPC) as the cause of
+    torch's "unexpected pos" RuntimeError instead of vanishing inside the C++ writer."""
+    with open(path, "wb") as handle:
+        torch.save(payload, handle)
 
 
 def _plain(value: Any) -> Any:

@@ -20,16 +20,19 @@ from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from core import data, device, evaluation, models
+from core import baselines, data, device, evaluation, models
 from core.artifacts import RunFiles, save_preprocessing
 from core.config import TrainConfig
 from core.data import Split
 from core.models import weights
 from core.training import checkpointing
 from core.training.checkpointing import Progress
+from core.training.class_weights import class_weights
 from core.training.reporting import Reporter
+from core.training_stats import save_training_stats
 
 _SPLIT_SOURCES = {"stratified": "drawn at random, class by class", "folders": "the dataset's own folders"}
+_ENCODING = "encoding features"  # the phase a frozen backbone's features are computed in
 
 
 class StopRequested(Exception):
@@ -60,10 +63,13 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
     split = data.split_for(modality, job.dataset_dir, job.dataset_info, cfg)
     reporter.log(f"split: {len(split.train)} training, {len(split.val)} validation"
                  + (f", {len(split.test)} test" if split.test else "") + f" items ({_SPLIT_SOURCES[split.source]})")
-    train_ds, val_ds = modality.datasets(job.dataset_dir, job.dataset_info, cfg, split, model)
+    found = baselines.compute(modality, job.dataset_dir, job.dataset_info, split)
+    reporter.log(baselines.describe(found))
+    train_ds, val_ds = modality.datasets(job.dataset_dir, job.dataset_info, cfg, split, model, reporter.phase)
     test_ds: Dataset | None = None
     if split.test:  # the test items as a validation set: evaluation inputs, never augmented
-        test_ds = modality.datasets(job.dataset_dir, job.dataset_info, cfg, Split([], split.test), model)[1]
+        test_ds = modality.datasets(job.dataset_dir, job.dataset_info, cfg, Split([], split.test), model,
+                                    reporter.phase)[1]
     groups = family.param_groups(model, cfg)
     channels_last = cfg.modality == "images" and cfg.channels_last
     model.to(choice.device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
@@ -74,9 +80,10 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
     trainable: nn.Module = model
     if cfg.mode == "head" and modality.fixed_inputs(cfg):
         reporter.log("frozen backbone on unchanging inputs: computing features once")
-        train_ds = _embedded(family, model, train_ds, cfg, choice, channels_last)
-        val_ds = _embedded(family, model, val_ds, cfg, choice, channels_last)
-        test_ds = _embedded(family, model, test_ds, cfg, choice, channels_last) if test_ds is not None else None
+        parts = [train_ds, val_ds] if test_ds is None else [train_ds, val_ds, test_ds]
+        embedded = _embedded(family, model, parts, cfg, choice, channels_last, reporter)
+        train_ds, val_ds = embedded[0], embedded[1]
+        test_ds = embedded[2] if test_ds is not None else None
         trainable = family.head(model)
         channels_last = False
 
@@ -87,7 +94,9 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
     steps_per_epoch = len(train_loader)
     scheduler = _warmup_cosine(optimizer, cfg.epochs * steps_per_epoch, cfg.warmup_fraction)
     scaler = torch.amp.GradScaler(choice.device.type) if choice.needs_grad_scaler else None
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    train_labels = np.asarray(modality.labels(job.dataset_dir, job.dataset_info))[split.train]
+    loss_fn = nn.CrossEntropyLoss(weight=class_weights(cfg.class_weights, train_labels, len(classes), choice.device),
+                                  label_smoothing=cfg.label_smoothing)
 
     progress = Progress()
     if job.files.checkpoint.exists():
@@ -100,9 +109,13 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
                      device=choice.describe())
     job.files.write_json(job.files.labels, classes)
     save_preprocessing(job.files, model)
+    save_training_stats(job.files, cfg.modality, job.dataset_dir, job.dataset_info)
 
     for epoch in range(progress.epoch + 1, cfg.epochs + 1):
         if _early_stop(progress, cfg):
+            waited = progress.epochs_without_improvement
+            reporter.log(f"stopped early after epoch {progress.epoch} of {cfg.epochs}: no improvement for {waited} "
+                         f"epoch{'s' if waited != 1 else ''}; best epoch {progress.best_epoch} kept")
             break
         started = time.monotonic()
         trainable.train()
@@ -141,18 +154,15 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
             progress.epochs_without_improvement += 1
         checkpointing.save(job.files.checkpoint, model=model, optimizer=optimizer, scheduler=scheduler,
                            scaler=scaler, progress=progress, rng=checkpointing.capture_rng(loader_generator))
-        reporter.epoch_end(epoch=epoch, step=progress.global_step, metrics=metrics)
+        reporter.epoch_end(epoch=epoch, step=progress.global_step, metrics=metrics, best=_best(progress))
         reporter.log(f"epoch {epoch}/{cfg.epochs}: val accuracy {metrics['val_accuracy']:.3f}, "
                      f"macro F1 {metrics['val_macro_f1']:.3f}, {metrics['epoch_s']:.1f} s")
 
-    best = next(h for h in progress.history if h["epoch"] == progress.best_epoch)
     final = {
-        "val_accuracy": best["val_accuracy"],
-        "val_macro_f1": best["val_macro_f1"],
-        "val_loss": best["val_loss"],
-        "best_epoch": progress.best_epoch,
+        **_best(progress),
         "epochs_completed": progress.epoch,
         "split": split.source,
+        **found,
     }
     if test_ds is not None:
         # The test items judge the model chosen on validation, once, after training: they never choose it.
@@ -189,6 +199,16 @@ def _loader(dataset: Dataset, batch_size: int, shuffle_with: torch.Generator | N
 
 def _early_stop(progress: Progress, cfg: TrainConfig) -> bool:
     return 0 < cfg.early_stopping_patience <= progress.epochs_without_improvement
+
+
+def _best(progress: Progress) -> dict[str, float]:
+    """The best epoch's validation metrics and its number (`best_epoch`): what a run shows whatever
+    ends it, completion, a cancel or a failure."""
+    best = next(h for h in progress.history if h["epoch"] == progress.best_epoch)
+    return {"val_accuracy": best["val_accuracy"], "val_macro_f1": best["val_macro_f1"], "val_loss": best["val_loss"],
+            # .get: epochs trained before balanced accuracy was logged lack it
+            "val_balanced_accuracy": best.get("val_balanced_accuracy"),
+            "best_epoch": progress.best_epoch}
 
 
 def _seed_everything(seed: int) -> None:
@@ -245,15 +265,28 @@ def _predict(model: nn.Module, loader: DataLoader, choice: device.DeviceChoice, 
 
 
 @torch.no_grad()
-def _embedded(family: models.BackboneFamily, model: nn.Module, dataset: Dataset, cfg: TrainConfig,
-              choice: device.DeviceChoice, channels_last: bool) -> TensorDataset:
+def _embedded(family: models.BackboneFamily, model: nn.Module, parts: list[Dataset], cfg: TrainConfig,
+              choice: device.DeviceChoice, channels_last: bool, reporter: Reporter) -> list[TensorDataset]:
+    """Each of `parts` as (features, label) pairs, computed once by the frozen backbone; progress is
+    reported as one count over all parts ("encoding features 310/888"), since on a CPU this can be most
+    of a run. Stops between two batches when the run is cancelled."""
     model.eval()
-    features, labels = [], []
-    for inputs, targets in _loader(dataset, cfg.batch_size * 2, None):
-        with choice.autocast():
-            features.append(family.embed(model, _to(inputs, choice.device, channels_last)).float().cpu())
-        labels.append(targets)
-    return TensorDataset(torch.cat(features), torch.cat(labels))
+    total = sum(len(part) for part in parts)
+    done = 0
+    reporter.phase(_ENCODING, done, total)
+    embedded = []
+    for part in parts:
+        features, labels = [], []
+        for inputs, targets in _loader(part, cfg.batch_size * 2, None):
+            if reporter.should_stop():
+                raise StopRequested
+            with choice.autocast():
+                features.append(family.embed(model, _to(inputs, choice.device, channels_last)).float().cpu())
+            labels.append(targets)
+            done += len(targets)
+            reporter.phase(_ENCODING, done, total)
+        embedded.append(TensorDataset(torch.cat(features), torch.cat(labels)))
+    return embedded
 
 
 def _predictions(indices: list[int], labels: np.ndarray, probs: np.ndarray) -> dict[str, Any]:

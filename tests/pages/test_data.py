@@ -166,3 +166,38 @@ def test_a_tsv_with_an_unclosed_quote_names_the_line(store: Store) -> None:
     [record] = store.list_datasets()
     assert record.info["counts"] == {"neg": 3, "pos": 3}
     assert any("line 4" in w.value and "not closed properly" in w.value for w in at.warning)
+
+
+def test_uploads_in_a_row_each_add_a_dataset(store: Store) -> None:
+    """A second upload right after a success, and one right after a refusal, are each added."""
+    at = open_page(PAGE)
+    _upload(at, "first.zip", zip_bytes(per_class=4))
+    _upload(at, "second.zip", zip_bytes(per_class=5))
+    assert [s.value for s in at.success] == ["Added **second**: 15 items in 3 classes."]
+    _upload(at, "evil.zip", zip_bytes(extra={"../evil.png": b"gotcha"}))
+    assert at.error[0].value.startswith("evil.zip was not added")
+    _upload(at, "third.zip", zip_bytes(per_class=6))
+    assert [s.value for s in at.success] == ["Added **third**: 18 items in 3 classes."]
+    assert sorted(d.name for d in store.list_datasets()) == ["first", "second", "third"]
+    assert at.subheader[0].value == "Datasets (3)"
+
+
+def test_an_identical_upload_names_the_stored_dataset_and_opens_it(store: Store) -> None:
+    first = zip_bytes(per_class=4)
+    at = open_page(PAGE)
+    _upload(at, "first.zip", first)
+    _upload(at, "second.zip", zip_bytes(per_class=5))
+    stored = {d.name: d for d in store.list_datasets()}
+    assert at.selectbox(key="data_selected").value == stored["second"].id
+
+    _upload(at, "copy of first.zip", first)
+    assert len(store.list_datasets()) == 2
+    assert not at.success
+    [notice] = [i.value for i in at.info]
+    assert notice.startswith(f"**copy of first.zip** is identical to the dataset **first** (`{stored['first'].id}`, "
+                             "added ")
+    assert notice.endswith("): nothing was added.")
+    at.button(key="open_duplicate").click().run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="data_selected").value == stored["first"].id
+    assert not at.info and not _has_key(at, "open_duplicate")

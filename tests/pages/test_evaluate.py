@@ -154,3 +154,43 @@ def test_a_test_split_is_shown_apart_from_validation(ws: Workspace, store: Store
 def test_no_test_section_without_a_test_split(store: Store, evaluated: RunRecord) -> None:
     at = open_page(PAGE)
     assert "Test set" not in [s.value for s in at.subheader]
+
+
+def test_a_confusion_cell_image_opens_on_explain(store: Store, evaluated: RunRecord) -> None:
+    at = open_page(PAGE)
+    # the cell holds report positions 3, 4 and 5 (items 6, 7 and 8), most confident (0.82, 0.81, 0.80) first
+    _pick_cell(at, evaluated, "cross", "cross")
+    at.button(key=f"eval_open-{evaluated.id}-1").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["explain_run"] == evaluated.id == at.session_state["run_id"]
+    assert at.session_state["explain_request"] == {"run": evaluated.id, "position": 4, "positions": [5, 4, 3]}
+    assert [t.value for t in at.title] == ["Explain"]
+
+
+def test_explain_in_depth_honours_the_tables_filter(store: Store, evaluated: RunRecord) -> None:
+    at = open_page(PAGE)
+    at.selectbox(key=f"eval_outcome-{evaluated.id}").set_value("Wrong").run()
+    at.button(key=f"eval_in_depth-{evaluated.id}").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["explain_request"] == {"run": evaluated.id, "position": 2, "positions": [2, 7]}
+
+
+def test_marked_items_train_again_without_them(ws: Workspace, store: Store, dataset: DatasetRecord,
+                                               evaluated: RunRecord, no_workers: None) -> None:
+    at = open_page(PAGE)
+    assert "Marked items" not in [s.value for s in at.subheader]
+    at.session_state["item_marks"] = {dataset.id: {2: "mislabelled", 13: "exclude"}}
+    at.run()
+    assert "Marked items" in [s.value for s in at.subheader]
+    at.button(key=f"eval_retrain-{evaluated.id}").click().run()
+    assert not at.exception, at.exception
+
+    new_run = store.get_run(at.session_state["run_id"])
+    assert new_run.id != evaluated.id and new_run.status == "queued"
+    child = store.get_dataset(new_run.dataset_id)
+    assert child.info["parent"] == dataset.id
+    assert [(e["item"], e["reason"]) for e in child.info["excluded"]] == [
+        ("images/circle/02.png", "mislabelled"), ("images/square/01.png", "exclude")]
+    assert child.info["num_items"] == 16
+    assert store.get_run(evaluated.id).dataset_id == dataset.id, "the evaluated run keeps its dataset"
+    assert at.session_state["item_marks"][dataset.id] == {}

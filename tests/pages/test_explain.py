@@ -122,5 +122,57 @@ def test_a_text_is_explained_word_by_word(ws: Workspace, store: Store, text_data
     words = [c for c in bars if c["layout"]["title"]["text"].startswith("Words for and against")]
     assert len(words) == 2 and all(len(c["data"][0]["y"]) >= 1 for c in words)
     labels = [m.label for m in at.metric]
-    assert labels.count("Drop, top 1 word") == 2 and labels.count("Drop, 1 random word") == 2
+    assert labels.count("Change, top 1 word") == 2 and labels.count("Change, 1 random word") == 2
     assert len([e for e in [*at.success, *at.warning] if "Deleting the top 1 word lowers" in e.value]) == 2
+
+
+def test_an_image_opened_from_evaluate_is_selected_among_its_cell(store: Store, explainable: RunRecord) -> None:
+    at = open_page("pages/4_Evaluate.py")
+    at.selectbox(key=f"eval_true-{explainable.id}").set_value("circle")
+    at.selectbox(key=f"eval_pred-{explainable.id}").set_value("circle").run()  # positions 1 (0.81) and 0 (0.80)
+    at.button(key=f"eval_open-{explainable.id}-1").click().run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="explain_run").value == explainable.id
+    item = at.selectbox(key=f"explain_item-{explainable.id}")
+    assert item.value == 0 and item.options == ["images/circle/01.png · circle (0.81) ✓",
+                                                "images/circle/00.png · circle (0.80) ✓"]
+    assert any("2 validation image(s) as filtered on Evaluate" in i.value for i in at.info)
+    at.switch_page(PAGE)  # st.switch_page showed Explain for one run; AppTest's next runs stay on it only so
+    at.button(key=f"explain_focus-{explainable.id}-clear").click().run()
+    assert len(at.selectbox(key=f"explain_item-{explainable.id}").options) == len(ITEMS)
+    assert at.selectbox(key=f"explain_item-{explainable.id}").value == 0
+
+    # marking the image puts it on Evaluate's list of items to leave out
+    at.radio(key=f"mark-{explainable.dataset_id}-0").set_value("mislabelled").run()
+    assert at.session_state["item_marks"] == {explainable.dataset_id: {0: "mislabelled"}}
+
+
+@pytest.mark.slow
+def test_methods_are_ranked_by_faithfulness_with_their_timings(store: Store, explainable: RunRecord) -> None:
+    at = open_page(PAGE)
+    at.multiselect(key=f"explain_methods-{explainable.id}").set_value(["gradcam", "saliency", "ig"]).run()
+    at.button(key="explain_go").click().run()
+    assert not at.exception, at.exception
+    ranking = at.dataframe[-1].value
+    assert sorted(ranking["method"]) == ["Grad-CAM", "Integrated Gradients", "Saliency"]
+    assert ranking["deletion_gap"].tolist() == sorted(ranking["deletion_gap"], reverse=True)
+    verdicts = [e.value for e in [*at.success, *at.warning]]
+    assert any(v.startswith(f"{ranking['method'][0]} is the most faithful") or v.startswith("No method's map")
+               for v in verdicts)
+    timings = [c.value for c in at.caption if c.value.startswith("Measured in deletion and insertion")]
+    assert len(timings) == 3 and all(re.search(r"infidelity \d+\.\d\d s, sensitivity \d+\.\d\d s$", t) for t in timings)
+
+    at.button(key="explain_sanity_go").click().run()
+    assert len([c for c in at.caption if re.search(r"^Randomised: .* · \d+\.\d\d s$", c.value)]) == 3
+
+
+def test_deletion_and_insertion_charts_do_not_overlap() -> None:
+    from core.explain.faithfulness import Curve, Faithfulness
+    from ui.explain_views import curves
+
+    curve = Curve((0.0, 1.0), (0.9, 0.1))
+    fig = curves(Faithfulness(curve, curve, curve, curve, 0.0, 0.0, None, "")).to_plotly_json()["layout"]
+    deletion, insertion = fig["yaxis"]["domain"], fig["yaxis2"]["domain"]
+    assert insertion[1] + 0.2 < deletion[0], "stacked, with room for the x-axis title and the next chart's title"
+    assert fig["xaxis"]["domain"] == fig["xaxis2"]["domain"] == [0.0, 1.0]
+    assert fig["legend"]["y"] > 1 and fig["legend"]["yanchor"] == "bottom", "the legend sits above both charts"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 
 from core import runs
 from core.config import TrainConfig
 from core.store import DatasetRecord, Store
 from core.workspace import Workspace
 from tests.pages.conftest import fabricate_run, open_page
+from ui import formatting
 
 PAGE = "pages/3_Runs.py"
 
@@ -82,3 +84,63 @@ def test_compare_overlays_runs_and_lists_differing_settings(store: Store, datase
     table = at.dataframe[-1].value
     assert "lr" in table.columns and "epochs" not in table.columns
     assert list(table["val accuracy"]) == ["50.0%", "90.0%"]
+
+
+def test_a_run_computing_features_shows_the_count_not_step_zero(store: Store, dataset: DatasetRecord,
+                                                                 no_workers) -> None:
+    run = fabricate_run(store, dataset, "running", epochs=3, started_at=time.time(),
+                        phase={"what": "encoding features", "done": 310, "total": 888, "eta_s": 42.0})
+    at = open_page(PAGE)
+    assert not at.exception, at.exception
+    bar = at.progress[0]
+    assert bar.proto.text == "encoding features 310/888 · about 42 s left"
+    assert bar.value == 34  # percent, rounded down by Streamlit
+    assert store.get_run(run.id).phase["done"] == 310
+
+
+def test_a_cancelled_run_shows_its_best_epoch(store: Store, dataset: DatasetRecord) -> None:
+    fabricate_run(store, dataset, "cancelled", epochs=10, epoch=4, step=16, total_steps=40,
+                  metrics={"val_accuracy": 0.8, "val_macro_f1": 0.75, "val_loss": 0.5, "best_epoch": 3})
+    at = open_page(PAGE)
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Val accuracy"], metrics["Macro F1"], metrics["Best epoch"]) == ("80.0%", "75.0%", "3")
+    assert "Metrics of epoch 3, the best of the 4 epoch(s) this cancelled run finished; its weights are the " \
+           "ones kept." in [c.value for c in at.caption]
+    assert list(at.dataframe[0].value["val accuracy"]) == ["80.0%"]
+
+
+def test_compare_names_runs_readably_with_distinct_colours_and_an_epoch_axis(
+    store: Store, dataset: DatasetRecord
+) -> None:
+    first = fabricate_run(store, dataset, "completed", epochs=3, backbone="efficientnet_lite0")
+    second = fabricate_run(store, dataset, "completed", epochs=3, backbone="resnet18")
+    store.update_run(first.id, config={**first.config, "preset": "quick"})
+    for run in (first, second):
+        store.add_metrics(run.id, [(e, e * 4, "val_accuracy", 0.2 * e) for e in (1, 2, 3)])
+
+    at = open_page(PAGE)
+    picker = at.multiselect(key="compare")
+    made = formatting.timestamp(first.created_at)
+    assert f"{dataset.name} · efficientnet_lite0 · Quick (CPU) · {made}" in picker.options
+    picker.set_value([first.id, second.id]).run()
+    assert not at.exception, at.exception
+    spec = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    names = [t["name"] for t in spec["data"]]
+    assert names == [f"{dataset.name} · efficientnet_lite0 · Quick (CPU) · {made}",
+                     f"{dataset.name} · resnet18 · custom · {formatting.timestamp(second.created_at)}"]
+    colours = [t["line"]["color"] for t in spec["data"]]
+    assert len(set(colours)) == 2
+    assert spec["layout"]["xaxis"]["range"] == [0.5, 3.5] and spec["layout"]["xaxis"]["dtick"] == 1
+
+
+def test_the_loss_curve_uses_a_log_scale(store: Store, dataset: DatasetRecord) -> None:
+    run = fabricate_run(store, dataset, "completed", epochs=1, epoch=1, step=4, total_steps=4)
+    store.add_metrics(run.id, [(1, s, "train_loss", 10.0 / s) for s in range(1, 5)])
+    at = open_page(PAGE)
+    layout = _chart_traces_layout(at)
+    assert layout["yaxis"]["type"] == "log"
+
+
+def _chart_traces_layout(at, index: int = 0) -> dict:
+    return json.loads(at.get("plotly_chart")[index].proto.spec)["layout"]

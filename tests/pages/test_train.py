@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 import pytest
 
+from core import datasets
 from core.models import weights
 from core.store import DatasetRecord, Store
 from core.training.presets import preset
 from core.workspace import Workspace
-from tests.pages.conftest import open_page
+from tests.pages.conftest import open_page, png
 
 PAGE = "pages/2_Train.py"
 
@@ -91,7 +94,7 @@ def test_uploaded_weights_file_is_kept_and_used(
     [run] = store.list_runs()
     saved = run.config["weights"]
     assert saved.startswith(str(ws.cache_dir / "user-weights"))
-    assert saved.endswith("my_resnet.pth")
+    assert saved.endswith("my resnet.pth")
     assert Path(saved).read_bytes() == b"not checked yet"
 
 
@@ -113,3 +116,57 @@ def test_a_text_dataset_offers_text_backbones_and_max_tokens(store: Store, text_
     [run] = store.list_runs()
     assert (run.modality, run.backbone) == ("text", "sentence-transformers/all-MiniLM-L6-v2")
     assert (run.config["max_length"], run.config["mode"], run.config["preset"]) == (64, "head", "quick")
+
+
+def test_class_weights_are_offered_and_imbalance_is_flagged(store: Store, ws: Workspace, tmp_path: Path,
+                                                            no_workers) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for kind, n in (("circle", 9), ("cross", 3), ("square", 4)):
+            for i in range(n):
+                archive.writestr(f"shapes/{kind}/{i:02d}.png", png(kind, i))
+    path = tmp_path / "skewed.zip"
+    path.write_bytes(buffer.getvalue())
+    datasets.add(ws, store, path)
+
+    at = open_page(PAGE)
+    assert [i.value for i in at.info if "imbalanced" in i.value] == [
+        "Classes are imbalanced: 'circle' has 9 images, 'cross' only 3. Accuracy will flatter a model that favours "
+        "'circle' (the run shows what always answering it scores); class weights *balanced* under *Advanced "
+        "settings* make every class count as much in training."]
+    at.button_group(key="preset").set_value("quick").run()
+    assert at.selectbox(key="adv-class_weights-quick").value == "none"
+    at.selectbox(key="adv-class_weights-quick").set_value("balanced").run()
+    at.button(key="start").click().run()
+    assert not at.exception, at.exception
+    [run] = store.list_runs()
+    assert run.config["class_weights"] == "balanced"
+
+
+def test_a_balanced_dataset_is_not_flagged_and_the_preset_input_size_is_shown(
+    store: Store, dataset: DatasetRecord
+) -> None:
+    at = open_page(PAGE)
+    assert not [i for i in at.info if "imbalanced" in i.value]
+    at.button_group(key="preset").set_value("quick").run()
+    assert "Input size with this preset: **128 px** (the backbone's own: 224 px); change it under *Advanced " \
+           "settings*." in [c.value for c in at.caption]
+    at.button_group(key="preset").set_value("best").run()
+    assert any(c.value.startswith("Input size with this preset: **224 px**") for c in at.caption)
+
+
+def test_text_presets_show_their_max_tokens(store: Store, text_dataset: DatasetRecord) -> None:
+    at = open_page(PAGE)
+    at.button_group(key="preset").set_value("best").run()
+    assert any(c.value.startswith("Input size with this preset: **256 tokens** (the backbone's own: 512 tokens)")
+               for c in at.caption)
+
+
+def test_without_pretrained_weights_it_says_a_small_set_will_do_poorly(
+    store: Store, dataset: DatasetRecord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(weights, "locate", lambda arch: weights.WeightSource("none", None, "none available"))
+    at = open_page(PAGE)
+    at.text_input(key="backbone_typed-images").set_value("resnet18").run()
+    [warning] = [w.value for w in at.warning if "No pretrained weights" in w.value]
+    assert "Trained from scratch on 18 images it will do poorly" in warning

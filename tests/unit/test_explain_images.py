@@ -337,3 +337,46 @@ def test_cli_predict_classifies_a_folder_and_keeps_unreadable_files(
         assert main(["predict", colour_run, *extra]) != 0
         err = capsys.readouterr().err
         assert err.startswith("error:") and len(err.strip().splitlines()) == 1 and expected in err, err
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_no_evidence_is_drawn_neutral(signed: bool) -> None:
+    from core.explain import rendering
+
+    attribution = np.zeros((8, 8))
+    attribution[:2, :2] = 1.0
+    if signed:
+        attribution[-2:, -2:] = -1.0
+    picture = np.full((8, 8, 3), 90, dtype=np.uint8)
+    assert rendering.is_signed(attribution) is signed
+    painted = rendering.overlay(picture, attribution, opacity=1.0)
+    assert (painted[4, 4] == picture[4, 4]).all(), "where the map is zero the picture shows through unchanged"
+    assert painted[0, 0].tolist() == ([178, 24, 43] if signed else [252, 255, 164])
+    if signed:
+        assert painted[-1, -1].tolist() == [33, 102, 172]
+    # the figures' colour scale: zero sits at position 0.5 (diverging, -1..1) or 0 (sequential), fully clear
+    scale = dict((position, colour) for position, colour in rendering.colour_scale(signed))
+    assert scale[0.5 if signed else 0.0].endswith(",0.0)")
+
+
+def _figures(deletion: float, random_deletion: float, insertion: float = 0.5) -> faithfulness.Faithfulness:
+    flat = (0.0, 1.0)
+
+    def curve(area: float) -> faithfulness.Curve:
+        return faithfulness.Curve(flat, (area, area))
+
+    return faithfulness.Faithfulness(curve(deletion), curve(insertion), curve(random_deletion), curve(0.5),
+                                     infidelity=0.0, random_infidelity=0.0, sensitivity=None, verdict="")
+
+
+def test_methods_rank_by_their_deletion_gap_to_a_random_map() -> None:
+    figures = {"saliency": _figures(0.5, 0.6), "gradcam": _figures(0.2, 0.6), "ig": _figures(0.55, 0.5)}
+    ranked = faithfulness.rank(figures)
+    assert [r.method for r in ranked] == ["gradcam", "saliency", "ig"]
+    assert [round(r.deletion_gap, 3) for r in ranked] == [0.4, 0.1, -0.05]
+    assert [r.beats_random for r in ranked] == [True, False, False]
+    titles = {"gradcam": "Grad-CAM", "saliency": "Saliency", "ig": "Integrated Gradients"}
+    assert faithfulness.ranking_verdict(ranked, titles) == (
+        "Grad-CAM is the most faithful on this input: removing its top regions lowers the probability faster than "
+        "a random map's (deletion area 0.400 lower); 1 of the 3 methods beat a random map.")
+    assert faithfulness.ranking_verdict(ranked[1:], titles).startswith("No method's map is clearly better")

@@ -197,3 +197,70 @@ def test_a_reloaded_model_reproduces_its_validation_predictions(ws: Workspace, s
     with torch.no_grad():
         probs = model(batch).softmax(1).numpy()
     np.testing.assert_allclose(probs, np.asarray(predictions["probs"]), atol=1e-4)
+
+
+@pytest.mark.slow  # a worker process trains two epochs: 20-30 s on 2 busy cores
+def test_a_cancelled_run_keeps_its_best_epoch_and_its_log(ws: Workspace, store: Store, dataset_id: str) -> None:
+    from core.jobs.local import LocalBackend
+
+    run = runs.create(ws, store, _config(dataset_id, epochs=200))
+    _wait_for(lambda: store.get_run(run.id).epoch >= 2)
+    cancelled = runs.cancel(ws, store, run.id, wait_s=30)
+    assert cancelled.status == "cancelled"
+    validated = {int(r["epoch"]): r["value"] for r in store.metrics(run.id, ["val_accuracy"])}
+    best_epoch = max(validated, key=lambda e: (validated[e], -e))  # the first epoch with the top accuracy
+    assert cancelled.metrics["best_epoch"] == best_epoch
+    assert cancelled.metrics["val_accuracy"] == validated[best_epoch]
+    assert cancelled.summary()["metrics"]["best_epoch"] == best_epoch
+    # the worker's log of the ended run tells its story, the events it reported included
+    log = LocalBackend(ws, store).logs(store.get_run(run.id))
+    assert "info: epoch 1/200: val accuracy" in log and log.rstrip().endswith("info: cancelled")
+
+
+def test_a_full_disk_interrupts_the_run_with_its_reason_and_it_resumes(
+    ws: Workspace, store: Store, dataset_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second checkpoint write meets a full disk the way torch reports one (an opaque RuntimeError raised
+    while handling ENOSPC); the worker runs in this process so the write can be made to fail."""
+    import errno
+
+    from core import worker
+    from core.jobs.local import LocalBackend
+    from core.training import checkpointing
+
+    monkeypatch.setattr(LocalBackend, "dispatch", lambda self: None)  # the worker below is this process
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # keep pytest's own SIGTERM handling
+    real_save = checkpointing._torch_save
+    saves: list[Path] = []
+
+    def full_disk(payload: dict, path: Path) -> None:
+        saves.append(path)
+        if len(saves) == 2:
+            path.write_bytes(b"the start of a checkpoint")
+            try:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            except OSError:
+                raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598") from None
+        real_save(payload, path)
+
+    monkeypatch.setattr(checkpointing, "_torch_save", full_disk)
+    run = runs.create(ws, store, _config(dataset_id, epochs=3))
+    worker.main(run.id)
+    stopped = store.get_run(run.id)
+    assert stopped.status == "interrupted"
+    assert stopped.error.startswith(f"the workspace's disk is full ({ws.home}: ")
+    assert stopped.error.endswith("free some space (delete old runs or datasets), then resume: the last good "
+                                  "checkpoint is kept")
+    assert stopped.error in [e["message"] for e in store.events(run.id)]
+    files = RunFiles(ws.run_dir(run.id))
+    assert checkpointing.load(files.checkpoint)["progress"]["epoch"] == 1
+    assert sorted(p.name for p in files.checkpoint.parent.iterdir()) == ["last.pt"]  # no half-written file left
+    assert stopped.metrics["best_epoch"] == 1
+
+    monkeypatch.setattr(checkpointing, "_torch_save", real_save)  # space freed
+    assert runs.resume(ws, store, run.id).status == "queued"
+    worker.main(run.id)
+    finished = store.get_run(run.id)
+    assert finished.status == "completed", finished.error
+    assert (finished.epoch, finished.error) == (3, None)
+    assert "resumed from the checkpoint of epoch 1" in [e["message"] for e in store.events(run.id)]

@@ -293,6 +293,6 @@ def test_cli_trains_a_text_model_on_the_planted_word_and_explains_it(tmp_path: P
                                                                 "terrible kitchen radio"]
     assert [row["predicted"] for row in predicted["predictions"]] == ["good", "bad"]
     written = (run_dir / "predictions" / "new.csv").read_text(encoding="utf-8")
-    assert written.splitlines()[0] == "text,predicted,confidence,p(bad),p(good),cut_off,error"
+    assert written.splitlines()[0] == "id,text,predicted,confidence,p(bad),p(good),cut_off,unlike_training,error"
     typed = cli("predict", result["run_id"], "--text", "excellent", "--text", "terrible")
     assert [row["predicted"] for row in typed["predictions"]] == ["good", "bad"] and typed["out"] is None
