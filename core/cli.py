@@ -136,7 +136,7 @@ def _train_config(args: argparse.Namespace, ws: Workspace, store: Store) -> Trai
     overrides = {
         key: getattr(args, key)
         for key in ("backbone", "epochs", "batch_size", "lr", "image_size", "max_length", "mode", "device", "seed",
-                    "weights", "precision", "class_weights")
+                    "weights", "precision", "class_weights", "early_stopping_patience")
         if getattr(args, key) is not None
     }
     return config.updated(**overrides)
@@ -444,6 +444,8 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--mode", choices=MODES)
     train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     train.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"))
+    train.add_argument("--early-stopping-patience", type=int, metavar="EPOCHS",
+                       help="stop after this many epochs without a better validation accuracy (0: never)")
     train.add_argument("--seed", type=int)
     train.add_argument("--class-weights", choices=CLASS_WEIGHTS,
                        help="balanced: every class counts as much in the loss, however few its items (default: none)")

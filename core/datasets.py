@@ -54,18 +54,22 @@ def add(
     try:
         info = kind.ingest(source, staging, drop_bad=drop_bad, options=options or {})
         info["source"] = fingerprint
-        final = ws.dataset_dir(dataset_id)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return _register(ws, store, staging, DatasetRecord(id=dataset_id, name=name or _default_name(source),
+                                                       modality=kind.name, created_at=time.time(), info=info))
+
+
+def _register(ws: Workspace, store: Store, staging: Path, record: DatasetRecord) -> DatasetRecord:
+    """Move a complete dataset folder from staging into datasets/ with one rename, then store its record;
+    whichever step fails, nothing is left behind."""
+    final = ws.dataset_dir(record.id)
+    try:
         staging.rename(final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    record = DatasetRecord(
-        id=dataset_id,
-        name=name or _default_name(source),
-        modality=kind.name,
-        created_at=time.time(),
-        info=info,
-    )
     try:
         store.add_dataset(record)
     except BaseException:
@@ -181,19 +185,12 @@ def derive(
             _write_rows(staging / "split.csv", split_header, [parts[i] for i in kept])
             kept_parts = Counter(parts[i][1] for i in kept)
             info["split"]["counts"] = {part: kept_parts[part] for part in info["split"]["counts"]}
-        final = ws.dataset_dir(dataset_id)
-        staging.rename(final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    record = DatasetRecord(id=dataset_id, name=name or f"{parent.name} without {len(exclude)} item(s)",
-                           modality=parent.modality, created_at=time.time(), info=info)
-    try:
-        store.add_dataset(record)
-    except BaseException:
-        shutil.rmtree(final, ignore_errors=True)
-        raise
-    return record
+    return _register(ws, store, staging, DatasetRecord(
+        id=dataset_id, name=name or f"{parent.name} without {len(exclude)} item(s)", modality=parent.modality,
+        created_at=time.time(), info=info))
 
 
 def clean_staging(ws: Workspace, older_than_s: float = 3600) -> None:

@@ -94,7 +94,9 @@ def training_curves(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
         )
         fig.update_xaxes(title_text="step", row=1, col=col)
     # a log scale: the first steps' loss (ln of the class count and up) would otherwise flatten the rest
-    fig.update_yaxes(type="log", title_text="loss (log scale)", row=1, col=1)
+    # full tick values ("0.3", "2"): Plotly's default log ticks abbreviate to leading digits ("3", "2"),
+    # which reads as if 2 and 20 were the same
+    fig.update_yaxes(type="log", title_text="loss (log scale)", tickformat=".2~g", row=1, col=1)
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
     fig.update_layout(height=340, margin=_MARGIN, legend=dict(orientation="h", y=-0.2))
     return fig

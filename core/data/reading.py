@@ -38,7 +38,7 @@ from pathlib import Path
 from core.data.code_pages import guess_code_page
 from core.errors import GlassboxError
 
-__all__ = ["DELIMITER_NAMES", "MAX_BYTES", "Table", "detect_encoding", "looks_tabular", "read_table"]
+__all__ = ["DELIMITER_NAMES", "MAX_BYTES", "Table", "detect_encoding", "looks_like_text", "read_table"]
 
 MAX_BYTES = 256 * 1024**2
 """Largest file read (bytes): the whole file is decoded in memory."""
@@ -147,9 +147,10 @@ def read_table(
     return Table(source.name, encoding, delimiter or "", columns, body, decided, irregular, notes)
 
 
-def looks_tabular(source: Path, suffixes: tuple[str, ...]) -> bool:
-    """Whether `source` looks like a delimited file of at least two columns, from its first 256 KiB only,
-    so that detecting a modality stays cheap for large uploads."""
+def looks_like_text(source: Path, suffixes: tuple[str, ...]) -> bool:
+    """Whether `source` has one of `suffixes` and its first 256 KiB decode as text (no NUL bytes), so that
+    detecting a modality stays cheap for large uploads. The columns are not judged here: a CSV with one
+    column is still a CSV, and reading it says which column is missing."""
     source = Path(source)
     if not source.is_file() or source.suffix.lower() not in suffixes:
         return False
@@ -159,13 +160,7 @@ def looks_tabular(source: Path, suffixes: tuple[str, ...]) -> bool:
     except OSError:
         return False
     # the head may end inside a character: ignore that here, reading decodes the whole file strictly
-    text = head.decode(detect_encoding(head, partial=True), errors="ignore")
-    if "\x00" in text:
-        return False
-    lines = list(io.StringIO(text, newline=""))
-    if lines and _SEP_LINE.match(lines[0].rstrip("\r\n")):
-        return True
-    return _detect_delimiter(lines, source.suffix.lower(), complete=False, strict=False) is not None
+    return "\x00" not in head.decode(detect_encoding(head, partial=True), errors="ignore")
 
 
 # ---- encoding ------------------------------------------------------------------------------------------

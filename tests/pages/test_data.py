@@ -201,3 +201,11 @@ def test_an_identical_upload_names_the_stored_dataset_and_opens_it(store: Store)
     assert not at.exception, at.exception
     assert at.selectbox(key="data_selected").value == stored["first"].id
     assert not at.info and not _has_key(at, "open_duplicate")
+
+
+def test_a_one_column_csv_names_the_missing_label_column(store: Store) -> None:
+    at = open_page(PAGE)
+    at.file_uploader(key="upload").set_value(("onecol.csv", b"text\ngreat stuff\nawful thing\n", "text/csv")).run()
+    assert not at.exception, at.exception
+    assert store.list_datasets() == []
+    assert any("has one column ('text'): a label column is missing" in e.value for e in at.error)

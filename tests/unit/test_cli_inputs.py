@@ -63,3 +63,24 @@ def test_bad_rows_are_listed_with_their_reasons(ws: Workspace, tmp_path: Path,
     assert code == 1
     assert err == ("error: 2 rows cannot be used: line 6 (no label ('N/A')), line 7 (empty text); fix them, "
                    "or add --drop-bad to leave them out\n")
+
+
+def test_a_one_column_csv_names_the_missing_label_column(ws: Workspace, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "onecol.csv"
+    source.write_text("text\ngreat stuff\nawful thing\nfine\n", encoding="utf-8")
+    for command in (["datasets", "add", str(source)], ["train", "--data", str(source)]):
+        assert main(command) == 1
+        assert capsys.readouterr().err == (
+            "error: onecol.csv has one column ('text'): a label column is missing; add a column with each text's "
+            "class, separated by a comma, semicolon, tab or |\n")
+
+
+def test_train_flags_reach_the_run_config(ws: Workspace, colour_zip: Path) -> None:
+    from core.cli import _build_parser, _train_config
+    from core.store import Store
+
+    args = _build_parser().parse_args(["train", "--data", str(colour_zip), "--early-stopping-patience", "3",
+                                       "--class-weights", "balanced", "--epochs", "9"])
+    config = _train_config(args, ws, Store(ws.db_path))
+    assert (config.early_stopping_patience, config.class_weights, config.epochs) == (3, "balanced", 9)
