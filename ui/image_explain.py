@@ -234,7 +234,7 @@ def show(studio: Studio, picked: run_picker.Picked) -> None:
         for column, result in zip(st.columns(len(row), gap="medium"), row, strict=True):
             with column:
                 st.markdown(f"#### {registry.get(result.method).title}")
-                st.caption(f"{classes[result.target]} · {result.seconds:.2f} s")
+                st.caption(f"map of class {classes[result.target]!r}, made in {result.seconds:.2f} s")
                 st.plotly_chart(explain_views.overlay(stored["picture"], result.attribution, opacity, "Overlay"),
                                 key=f"explain_overlay-{result.method}")
                 st.plotly_chart(explain_views.map_alone(result.attribution, "Map alone"),

@@ -222,6 +222,9 @@ def _counts_chart(table: pd.DataFrame, noun: str, classes: list[str]) -> go.Figu
     return fig
 
 
+_FLAG_LABELS = {"error": "problem", "unlike_training": "unlike the training data", "cut_off": "cut at max length"}
+
+
 def _table_and_download(table: pd.DataFrame, run_id: str, noun: str, classes: list[str]) -> None:
     st.plotly_chart(_counts_chart(table, noun, classes), key=f"predict_counts-{noun}")
     if len(table) > TABLE_ROWS:
@@ -230,9 +233,14 @@ def _table_and_download(table: pd.DataFrame, run_id: str, noun: str, classes: li
     config = {"confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0,
                                                             format=formatting.PROBABILITY_FORMAT),
               **{f"p({c})": st.column_config.NumberColumn(f"p({c})", format=formatting.PROBABILITY_FORMAT)
-                 for c in classes}}
+                 for c in classes},
+              **{column: label for column, label in _FLAG_LABELS.items() if column in table}}
+    # what to distrust right after the prediction, where it is seen without scrolling; the CSV keeps its order
+    flags = [column for column in ("error", "unlike_training", "cut_off") if column in table]
+    order = [c for c in table.columns if c not in flags and not c.startswith("p(")] + flags + \
+        [c for c in table.columns if c.startswith("p(")]
     st.dataframe(table.head(TABLE_ROWS), hide_index=True, key=f"predict_table-{noun}", column_config=config,
-                 placeholder=formatting.MISSING)
+                 column_order=order, placeholder=formatting.MISSING)
     st.download_button("Download the predictions (CSV)", table.to_csv(index=False).encode("utf-8"),
                        file_name=f"{run_id}-predictions-{noun}.csv", mime="text/csv", key=f"predict_download-{noun}",
                        icon=":material/download:")

@@ -52,9 +52,15 @@ def test_the_prediction_table_has_no_none_and_one_probability_format(store: Stor
     assert not at.exception, at.exception
     view = at.dataframe[-1]
     assert view.proto.placeholder == "—"
-    columns = {name: config["type_config"]["format"] for name, config in json.loads(view.proto.columns).items()
-               if name != "_index"}
+    configured = json.loads(view.proto.columns)
+    columns = {name: config["type_config"]["format"] for name, config in configured.items()
+               if "type_config" in config and name != "_index"}
     assert columns == {"confidence": "%.2f", "p(circle)": "%.2f", "p(cross)": "%.2f", "p(square)": "%.2f"}
+    # what to distrust is named in words, beside the prediction
+    assert {name: configured[name]["label"] for name in ("error", "unlike_training")} == {
+        "error": "problem", "unlike_training": "unlike the training data"}
+    assert list(view.proto.column_order) == ["image", "predicted", "confidence", "error", "unlike_training",
+                                             "p(circle)", "p(cross)", "p(square)"]
     assert [w.value for w in at.warning if "could not be read" in w.value] == [
         "1 of 2 image(s) could not be read: fake.png: not an image (JPEG, PNG, WebP, AVIF, TIFF, BMP or GIF "
         "expected)"]
