@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NoReturn
 
-from core import datasets, runs
+from core import data, datasets, runs
 from core.config import CLASS_WEIGHTS, MODES, TrainConfig
 from core.data import BadFilesError
 from core.data.labels import MERGE_OPTION
@@ -241,8 +241,8 @@ def _explain(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     run = store.get_run(args.run_id)
     if run.status != "completed":
         raise GlassboxError(f"run {run.id} is {run.status}: explain needs a completed run")
-    if run.modality == "text":
-        return _explain_text(args, ws, run.id)
+    if not data.modality(run.modality).items_are_files:
+        return _explain_text(args, ws, run.id, run.modality)
     args.method = args.method or "gradcam"
     if not args.input:
         raise GlassboxError("give --input IMAGE: the image to explain")
@@ -276,7 +276,7 @@ def _explain(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     return 0
 
 
-def _explain_text(args: argparse.Namespace, ws: Workspace, run_id: str) -> int:
+def _explain_text(args: argparse.Namespace, ws: Workspace, run_id: str, modality: str) -> int:
     """Explain one text with a finished run's model: word scores, prediction and the deletion check."""
     from core.artifacts import RunFiles
     from core.explain import ExplainOptions, load_subject, methods
@@ -285,7 +285,7 @@ def _explain_text(args: argparse.Namespace, ws: Workspace, run_id: str) -> int:
     if not args.text:
         raise GlassboxError('give --text "...": the text to explain')
     method = args.method or "ig"
-    methods("text").get(method)  # an unknown method fails before the model loads
+    methods(modality).get(method)  # an unknown method fails before the model loads
     options = ExplainOptions(ig_steps=args.steps).validate()
     subject = load_subject(RunFiles(ws.run_dir(run_id)), ws.cache_dir)
     value = {"run_id": run_id, **explain_text(subject, args.text, method, args.target, options, args.top_k)}
@@ -317,8 +317,9 @@ def _predict(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     files = RunFiles(ws.run_dir(run.id))
     stats = training_stats(files)
     # inputs are read before the model loads, so a bad file fails in a blink
-    if run.modality == "text":
-        kind = "text"
+    spec = data.modality(run.modality)
+    kind = spec.item_noun  # the table's column holding each input
+    if not spec.items_are_files:
         texts, problems, others, source = _texts_to_predict(args)
         table = prediction.texts(load_subject(files, ws.cache_dir), texts, problems, others, stats)
     elif args.text:
@@ -326,7 +327,7 @@ def _predict(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     else:
         if not args.inputs:
             raise GlassboxError("give one or more image files, folders or zips to predict on")
-        kind, source = "image", None
+        source = None
         with prediction.image_files([Path(name) for name in args.inputs], ws.staging_dir) as (paths, names):
             table = prediction.images(load_subject(files, ws.cache_dir), paths, names, stats)
     out = Path(args.out) if args.out else None

@@ -15,7 +15,7 @@ import streamlit as st
 
 from core import datasets
 from core.config import TrainConfig
-from core.data import BadFilesError
+from core.data import BadFilesError, modality
 from core.data.labels import MERGE_OPTION
 from core.data.reading import DELIMITER_NAMES
 from core.errors import GlassboxError
@@ -277,7 +277,7 @@ if samples:
                                        key=f"sample_classes-{dataset.id}")
     for name in shown_classes:
         st.caption(f"**{name}** · {counts.get(name, 0)} items")
-        if dataset.modality == "images":
+        if modality(dataset.modality).shows_items_as == "thumbnails":
             thumbnails.grid([dataset_dir / rel for rel in samples.get(name, [])])
         else:
             for text in samples.get(name, []):

@@ -38,9 +38,6 @@ MODE_HELP = {
     "full": "Every layer adapts: the most accurate with enough data, the slowest, best on a GPU.",
 }
 WEIGHT_TYPES = ["safetensors", "pth", "pt", "bin"]
-INPUT_SIZE = {"images": "input size (px)", "text": "max tokens"}
-# the config field that sets the input size, and its unit
-INPUT_FIELD = {"images": ("image_size", "px"), "text": ("max_length", "tokens")}
 TYPED_BACKBONE = {
     "images": dict(label="...or any timm model name", placeholder="e.g. resnet34 or efficientnet_b0.ra_in1k",
                    help="Overrides the list when filled in. A tag after the dot picks specific weights."),
@@ -89,7 +86,8 @@ dataset_id = st.selectbox(
 state["dataset_id"] = dataset_id
 dataset = by_id[dataset_id]
 modality = dataset.modality
-noun = "texts" if modality == "text" else "images"
+spec = data.modality(modality)  # the registered Modality: its nouns and the settings its runs read
+noun = spec.noun
 
 # ---- 2. backbone --------------------------------------------------------------------------------------
 st.subheader("2 · Backbone")
@@ -103,7 +101,7 @@ if catalog:
                 {
                     "name": b.name,
                     "params": formatting.params(b.params_m),
-                    INPUT_SIZE[modality]: f"{b.input_size}" if b.input_size else "—",
+                    spec.input_size_label: f"{b.input_size}" if b.input_size else "—",
                     "pretrained weights": WEIGHT_SOURCES.get(b.weights, b.weights),
                     "why pick it": b.note,
                 }
@@ -163,11 +161,11 @@ if choices:
 
 base = TrainConfig(dataset_id=dataset.id, backbone=backbone_name or "", modality=modality)
 seeded = apply(base, preset_name) if choices else base
-if modality in INPUT_FIELD:  # the size the run will really use, which need not be the backbone's own
-    field_name, unit = INPUT_FIELD[modality]
-    native = f" (the backbone's own: {info.input_size} {unit})" if info is not None and info.input_size else ""
-    st.caption(f"Input size with this preset: **{getattr(seeded, field_name)} {unit}**{native}; change it under "
-               "*Advanced settings*.")
+# the size the run will really use, which need not be the backbone's own
+unit = spec.input_size_unit
+native = f" (the backbone's own: {info.input_size} {unit})" if info is not None and info.input_size else ""
+st.caption(f"Input size with this preset: **{getattr(seeded, spec.input_size_setting)} {unit}**{native}; change it "
+           "under *Advanced settings*.")
 counts: dict[str, int] = dataset.info.get("counts", {})
 if len(counts) > 1 and max(counts.values()) >= IMBALANCE_RATIO * min(counts.values()):
     big, small = max(counts, key=counts.__getitem__), min(counts, key=counts.__getitem__)
@@ -212,15 +210,18 @@ with st.expander("Advanced settings"):
                                                step=0.05, key=_key("smoothing"))
     values["early_stopping_patience"] = c.number_input(
         "Early-stopping patience (epochs, 0 = off)", 0, 1000, seeded.early_stopping_patience, key=_key("patience"))
-    if modality == "images":
+    # the settings only this modality's runs read, each offered when the modality declares it
+    if "image_size" in spec.settings:
         values["image_size"] = a.number_input("Image size (px)", 32, 1024, seeded.image_size, step=16,
                                               key=_key("image_size"))
+    if "augmentation" in spec.settings:
         values["augmentation"] = b.selectbox("Augmentation", AUGMENTATIONS,
                                              index=_index(AUGMENTATIONS, seeded.augmentation),
                                              key=_key("augmentation"))
+    if "channels_last" in spec.settings:
         values["channels_last"] = c.checkbox("Channels-last memory layout (faster)", seeded.channels_last,
                                              key=_key("channels_last"))
-    if modality == "text":
+    if "max_length" in spec.settings:
         values["max_length"] = a.number_input("Max tokens", 8, 4096, seeded.max_length, key=_key("max_length"))
     values["val_fraction"] = a.number_input("Validation fraction", 0.05, 0.85, float(seeded.val_fraction),
                                             step=0.05, key=_key("val_fraction"))
@@ -234,7 +235,7 @@ with st.expander("Advanced settings"):
     values["class_weights"] = b.selectbox(
         "Class weights", CLASS_WEIGHTS, index=_index(CLASS_WEIGHTS, seeded.class_weights), key=_key("class_weights"),
         help="balanced: each class counts as much in the loss, however few its items (for imbalanced classes).")
-    if mode == "head" and data.modality(modality).fixed_inputs(dataclasses.replace(seeded, **values)):
+    if mode == "head" and spec.fixed_inputs(dataclasses.replace(seeded, **values)):
         st.caption("Frozen backbone on unchanging inputs: features are computed once, and only the head trains "
                    "(seconds on a CPU).")
 
@@ -251,7 +252,7 @@ if config is not None:
     st.markdown(
         f"**{config.backbone}** on **{dataset.name}** · {titles.get(preset_name, preset_name)} · "
         f"{MODE_LABELS[config.mode].lower()} · {config.epochs} epoch(s)"
-        + (f" at {config.image_size} px" if modality == "images" else "")
+        + f" at {getattr(config, spec.input_size_setting)} {spec.input_size_unit}"
         + f" · device {config.device}"
         + (f" · class weights {config.class_weights}" if config.class_weights != "none" else "")
         + (" · **from scratch**" if config.weights == "none" else "")

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import datasets, runs
+from core import data, datasets, runs
 from core.config import TrainConfig
 from core.errors import GlassboxError
 from core.evaluation import OUTCOMES, confident_mistakes, filter_table, validation_table
@@ -28,14 +28,14 @@ state = st.session_state
 MAX_SAMPLES = 48
 MISTAKES_TO_EXPLAIN = 12
 TABLE_ROWS = 1000
-NOUNS = {"images": "images", "text": "texts"}
 ALL_CLASSES = "All classes"
 
 
 st.title("Evaluate")
 picked = run_picker.pick_completed(studio, "eval_run", "evaluate")
 run, files, run_id = picked.run, picked.files, picked.run.id
-noun = NOUNS.get(run.modality, "items")
+spec = data.modality(run.modality)  # the registered Modality: its nouns and how its items are shown
+noun, item_noun = spec.noun, spec.item_noun
 
 report: dict[str, Any] | None = None
 refs: list[str] | None = None
@@ -129,13 +129,13 @@ with pick_col:
 in_cell = np.flatnonzero((labels == t_idx) & (preds == p_idx))
 in_cell = in_cell[np.argsort(-probs[in_cell, p_idx], kind="stable")] if len(in_cell) else in_cell
 verdict = "correct" if t_idx == p_idx else "mistaken"
-counted = noun if len(in_cell) != 1 else noun[:-1]
+counted = noun if len(in_cell) != 1 else item_noun
 st.markdown(f"**{len(in_cell)} {verdict} {counted}: true *{true_class}*, predicted *{pred_class}*** "
             "(most confident first)")
 if len(in_cell) and refs is not None:
     shown = in_cell[:MAX_SAMPLES]
     picked_refs = [refs[int(report["items"][i])] for i in shown]
-    if run.modality == "images":
+    if spec.shows_items_as == "thumbnails":
         captions = [
             f"p({pred_class}) = {formatting.probability(probs[i, p_idx])}"
             + ("" if t_idx == p_idx else f" · p({true_class}) = {formatting.probability(probs[i, t_idx])}")
@@ -152,7 +152,7 @@ if len(in_cell) and refs is not None:
             pd.DataFrame({"item": picked_refs, f"p({pred_class})": probs[shown, p_idx],
                           f"p({true_class})": probs[shown, t_idx]}),  # one column when the cell is correct
             hide_index=True, key=f"eval_cell_rows-{run_id}", on_select="rerun", selection_mode="single-row",
-            column_config={"item": st.column_config.TextColumn(noun[:-1], width="large"),
+            column_config={"item": st.column_config.TextColumn(item_noun, width="large"),
                            **{f"p({c})": st.column_config.NumberColumn(f"p({c})", format=formatting.PROBABILITY_FORMAT)
                               for c in (pred_class, true_class)}},
         )
@@ -172,8 +172,7 @@ if refs is not None:
     label_filter = label_col.selectbox("Label", [ALL_CLASSES, *classes], key=f"eval_label-{run_id}")
     pred_filter = pred_col.selectbox("Prediction", [ALL_CLASSES, *classes], key=f"eval_predicted-{run_id}")
     contains = search_col.text_input("Containing", key=f"eval_contains-{run_id}",
-                                     placeholder="a word" if run.modality == "text" else "part of a file name",
-                                     help="Case does not matter.")
+                                     placeholder=spec.search_hint, help="Case does not matter.")
     rows = filter_table(table, outcome, None if label_filter == ALL_CLASSES else label_filter,
                         None if pred_filter == ALL_CLASSES else pred_filter, contains)
     st.caption(f"{len(rows)} of {len(table)} validation {noun}"
@@ -182,7 +181,7 @@ if refs is not None:
         rows.head(TABLE_ROWS), hide_index=True, key=f"eval_table-{run_id}", on_select="rerun",
         selection_mode="single-row", placeholder=formatting.MISSING,
         column_config={
-            "item": st.column_config.TextColumn(noun[:-1], width="large"),
+            "item": st.column_config.TextColumn(item_noun, width="large"),
             "label": st.column_config.TextColumn("label"),
             "predicted": st.column_config.TextColumn("prediction"),
             "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0,
@@ -201,7 +200,7 @@ if refs is not None:
 mistakes = confident_mistakes(report, MISTAKES_TO_EXPLAIN) if refs else []
 if mistakes and refs is not None:
     st.subheader("Explain the mistakes")
-    if run.modality == "images":
+    if spec.shows_items_as == "thumbnails":
         st.caption(f"Where the model looked when it was most sure and wrong: a map of the predicted class for each "
                    f"of the {len(mistakes)} most confident mistakes.")
     else:
@@ -212,7 +211,7 @@ if mistakes and refs is not None:
         with user_errors("Cannot explain the mistakes: "), st.spinner("Explaining the mistakes..."):
             picked_refs = [refs[int(report["items"][i])] for i in mistakes]
             subject = explain_views.explainable_model(files, studio.ws.cache_dir)
-            if run.modality == "images":
+            if spec.shows_items_as == "thumbnails":
                 dataset_dir = studio.ws.dataset_dir(run.dataset_id)
                 state[maps_key] = explain_views.map_thumbnails(subject, [dataset_dir / r for r in picked_refs],
                                                                [int(preds[i]) for i in mistakes])
@@ -222,12 +221,11 @@ if mistakes and refs is not None:
                     for text, i in zip(picked_refs, mistakes, strict=True)])
     if maps_key in state:
         method, shown_maps = state[maps_key]
-        what = "maps" if run.modality == "images" else "word scores"
-        st.caption(f"{method} {what}. True class → predicted class (its probability).")
+        st.caption(f"{method} {spec.explanation_noun}. True class → predicted class (its probability).")
         captions = [f"{classes[labels[i]]} → {classes[preds[i]]} ({formatting.probability(probs[i, preds[i]])})"
                     for i in mistakes]
         opened_mistake = None
-        if run.modality == "images":
+        if spec.shows_items_as == "thumbnails":
             pictures = [(i, png, c) for i, png, c in zip(mistakes, shown_maps, captions, strict=True)
                         if png is not None]
             for start in range(0, len(pictures), 6):
@@ -251,9 +249,9 @@ if marked and refs is not None:
     st.caption(f"{noun.capitalize()} marked on Explain as mislabelled or to exclude. A new run trains on a copy of "
                f"the dataset without them, with this run's settings; this run keeps its dataset.")
     st.dataframe(pd.DataFrame({"item": [refs[i] for i in marked], "mark": list(marked.values())}), hide_index=True,
-                 column_config={"item": st.column_config.TextColumn(noun[:-1], width="large")})
+                 column_config={"item": st.column_config.TextColumn(item_noun, width="large")})
     retrain, clear = st.columns([3, 1])
-    if retrain.button(f"Train again without these {len(marked)} {noun if len(marked) != 1 else noun[:-1]}",
+    if retrain.button(f"Train again without these {len(marked)} {noun if len(marked) != 1 else item_noun}",
                       type="primary", key=f"eval_retrain-{run_id}", icon=":material/play_arrow:"):
         new_run = None
         with user_errors("Could not start the new run: "):
@@ -267,8 +265,8 @@ if marked and refs is not None:
     clear.button("Clear the marks", key=f"eval_clear_marks-{run_id}", on_click=marked.clear)
 
 if refs is not None and len(rows):
-    if st.button(f"Explain one {noun[:-1]} in depth", key=f"eval_in_depth-{run_id}", icon=":material/lightbulb:",
+    if st.button(f"Explain one {item_noun} in depth", key=f"eval_in_depth-{run_id}", icon=":material/lightbulb:",
                  help="Opens Explain on the first row of the table above, offering the rows of its filter."):
         run_picker.open_in_explain(run_id, int(rows.index[0]), rows.index)
 else:
-    st.page_link("pages/5_Explain.py", label=f"Explain one {noun[:-1]} in depth", icon=":material/lightbulb:")
+    st.page_link("pages/5_Explain.py", label=f"Explain one {item_noun} in depth", icon=":material/lightbulb:")

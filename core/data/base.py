@@ -178,6 +178,23 @@ class Modality(Protocol):
     # the classical baselines a run on this modality is also scored against, beside always answering the
     # largest class (`core.baselines`): e.g. ("tfidf_logreg",) for text; () when there is none
     baselines: tuple[str, ...]
+    # what pages and the CLI say and show for this modality, so none of them branches on its name
+    noun: str  # its items for people, plural: "images"
+    item_noun: str  # one of them: "image"
+    search_hint: str  # what a search over its items matches, e.g. "part of a file name"
+    explanation_noun: str  # what an explanation of one item is, plural: "maps"
+    # how pages show its items: "thumbnails" (a grid of the image files) or "snippets" (the texts themselves)
+    shows_items_as: str
+    # whether an item is a file the CLI reads from a path (an image), not a string given with --text or in a CSV
+    items_are_files: bool
+    # the TrainConfig field that sets the input size a run uses ("image_size"), its unit ("px") and the
+    # header of the backbone catalog's input-size column ("input size (px)")
+    input_size_setting: str
+    input_size_unit: str
+    input_size_label: str
+    # the TrainConfig fields that only runs on this modality read, input size included, in the order
+    # the Train page offers them: e.g. ("max_length",)
+    settings: tuple[str, ...]
 
     def accepts(self, source: Path) -> bool:
         """Whether an upload (file or folder) looks like this modality's input."""

@@ -56,6 +56,16 @@ class ImagesModality:
     name = "images"
     title = "Images"
     baselines: tuple[str, ...] = ()  # no classical image method is both cheap and worth beating yet
+    noun = "images"
+    item_noun = "image"
+    search_hint = "part of a file name"
+    explanation_noun = "maps"
+    shows_items_as = "thumbnails"
+    items_are_files = True
+    input_size_setting = "image_size"
+    input_size_unit = "px"
+    input_size_label = "input size (px)"
+    settings: tuple[str, ...] = ("image_size", "augmentation", "channels_last")
 
     def accepts(self, source: Path) -> bool:
         source = Path(source)

@@ -91,6 +91,16 @@ class TextModality:
     name = "text"
     title = "Text"
     baselines = ("tfidf_logreg",)
+    noun = "texts"
+    item_noun = "text"
+    search_hint = "a word"
+    explanation_noun = "word scores"
+    shows_items_as = "snippets"
+    items_are_files = False
+    input_size_setting = "max_length"
+    input_size_unit = "tokens"
+    input_size_label = "max tokens"
+    settings: tuple[str, ...] = ("max_length",)
 
     def accepts(self, source: Path) -> bool:
         """A CSV, TSV or text file (see `reading.looks_like_text`); ingest says what is missing from it."""
