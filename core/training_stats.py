@@ -1,15 +1,16 @@
 """What a run's training inputs looked like, saved with the run, so that Predict can say when an input looks
 unlike them: an out-of-distribution hint a user can act on, not a verdict (the model still answers).
 
-Each modality keeps a few plain statistics, chosen for the mistakes people make, and one rule per statistic:
+A modality names its profile (`Modality.training_profile`): a few plain statistics, chosen for the mistakes
+people make, and one rule per statistic:
 
-- images (from the dataset info, `info["modes"]` and `info["size"]`): the share of colour images, from the
+- "pixels", for images (from the dataset info, `info["modes"]` and `info["size"]`): the share of colour images, from the
   files' colour modes; and the range of widths and heights in px. An input is flagged when it is in colour
   (more than `_COLOUR_PIXELS` of its pixels have channels `_CHANNEL_SPREAD` or more apart, so a grey photo
   saved as RGB is not colour) while at most `_GREY_TRAINING` of the training images were; or when its area
   is more than `_SIZE_FACTOR`² times the largest training area (widest x tallest) or less than the
   smallest over `_SIZE_FACTOR`².
-- text: the share of each Unicode script among the training texts' letters, a letter's script being the
+- "scripts", for texts: the share of each Unicode script among the training texts' letters, a letter's script being the
   first word of its Unicode name (`LATIN SMALL LETTER A` -> Latin, `CYRILLIC ...`, `CJK UNIFIED ...`,
   `HIRAGANA ...`): simple, and right for the scripts people mix up. An input is flagged when over half of
   its letters are in scripts that make less than `_RARE_SCRIPT` of the training letters.
@@ -28,11 +29,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
 
+from core import data
 from core.artifacts import RunFiles
 from core.registry import Registry
 
 if TYPE_CHECKING:
     from PIL import Image
+
+    from core.data.base import Modality
 
 __all__ = ["ImageInput", "save_training_stats", "training_stats", "unlike_training"]
 
@@ -53,21 +57,23 @@ class ImageInput(NamedTuple):
 
 
 class _Profile(Protocol):
-    def describe(self, dataset_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
+    def describe(self, modality: Modality, dataset_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
         """The statistics of a dataset (JSON-serialisable)."""
 
     def unlike(self, stats: dict[str, Any], item: Any) -> str | None:
         """How `item` looks unlike the data `stats` describe, in a few words; None when it does not."""
 
 
-_PROFILES: Registry[_Profile] = Registry("training statistics modality")
+# profiles by name; a modality names the one its inputs are described by (`Modality.training_profile`)
+_PROFILES: Registry[_Profile] = Registry("training statistics profile")
 
 
 def save_training_stats(files: RunFiles, modality: str, dataset_dir: Path, info: dict[str, Any]) -> None:
-    """Write the statistics of the dataset a run trains on (`files.training_stats`); nothing for a modality
-    without any."""
-    if modality in _PROFILES:
-        stats = _PROFILES.get(modality).describe(Path(dataset_dir), info)
+    """Write the statistics of the dataset a run on `modality` (its registered name) trains on
+    (`files.training_stats`); nothing for a modality without a profile."""
+    kind = data.modality(modality)
+    if kind.training_profile is not None:
+        stats = _PROFILES.get(kind.training_profile).describe(kind, Path(dataset_dir), info)
         files.write_json(files.training_stats, {"modality": modality, **stats})
 
 
@@ -79,13 +85,12 @@ def training_stats(files: RunFiles) -> dict[str, Any] | None:
 def unlike_training(stats: dict[str, Any] | None, item: Any) -> str | None:
     """How one input (a text; an `ImageInput`) looks unlike the run's training data ("a colour image; the
     training images are greyscale"), or None when nothing stands out or there are no statistics."""
-    if stats is None:
-        return None
-    return _PROFILES.get(stats["modality"]).unlike(stats, item)
+    profile = data.modality(stats["modality"]).training_profile if stats is not None else None
+    return None if profile is None else _PROFILES.get(profile).unlike(stats, item)
 
 
-class _Images:
-    def describe(self, dataset_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
+class _Pixels:
+    def describe(self, modality: Modality, dataset_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
         modes: dict[str, int] = info["modes"]
         colour = sum(n for mode, n in modes.items() if mode not in _GREY_MODES)
         size = info["size"]
@@ -108,11 +113,9 @@ class _Images:
         return "; ".join(hints) or None
 
 
-class _Texts:
-    def describe(self, dataset_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
-        from core import data
-
-        return {"scripts": _script_shares(data.modality("text").items(dataset_dir, info))}
+class _Scripts:
+    def describe(self, modality: Modality, dataset_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
+        return {"scripts": _script_shares(modality.items(dataset_dir, info))}
 
     def unlike(self, stats: dict[str, Any], item: str) -> str | None:
         trained: dict[str, float] = stats["scripts"]
@@ -125,8 +128,8 @@ class _Texts:
         return f"{written}; the training texts are in {_listed(usual)}" if usual else written
 
 
-_PROFILES.register("images")(_Images())
-_PROFILES.register("text")(_Texts())
+_PROFILES.register("pixels")(_Pixels())
+_PROFILES.register("scripts")(_Scripts())
 
 
 def _in_colour(pixels: Image.Image) -> bool:

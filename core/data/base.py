@@ -22,7 +22,8 @@ import numpy as np
 from core.config import TrainConfig
 from core.errors import GlassboxError
 
-_MAX_LISTED = 5  # names listed in a message; the rest are counted
+MAX_LISTED = 5
+"""Names listed in one message; the rest are counted."""
 # (what, done, total): how far a long preparation has gone, e.g. ("tokenising texts", 3000, 12000)
 PhaseProgress = Callable[[str, int, int], None]
 
@@ -44,10 +45,15 @@ class BadFilesError(GlassboxError):
         super().__init__(f"{len(bad)} {self.noun}{plural} cannot be used: {with_reasons(bad)}")
 
 
+def listed(values: Sequence[Any]) -> str:
+    """"a, b, c, d, e and 3 more": at most `MAX_LISTED` values in a message, the rest counted."""
+    shown = ", ".join(str(v) for v in values[:MAX_LISTED])
+    return shown + (f" and {len(values) - MAX_LISTED} more" if len(values) > MAX_LISTED else "")
+
+
 def with_reasons(bad: list[tuple[str, str]]) -> str:
     """"a.jpg (truncated JPEG), b.jpg (empty file) and 3 more": what a refusal lists of (name, reason) pairs."""
-    shown = ", ".join(f"{name} ({reason})" for name, reason in bad[:_MAX_LISTED])
-    return shown + (f" and {len(bad) - _MAX_LISTED} more" if len(bad) > _MAX_LISTED else "")
+    return listed([f"{name} ({reason})" for name, reason in bad])
 
 
 def write_items(dest: Path, item_column: str, rows: Iterable[tuple[str, str]]) -> None:
@@ -178,6 +184,9 @@ class Modality(Protocol):
     # the classical baselines a run on this modality is also scored against, beside always answering the
     # largest class (`core.baselines`): e.g. ("tfidf_logreg",) for text; () when there is none
     baselines: tuple[str, ...]
+    # how Predict tells an input unlike the training data (`core.training_stats`): "pixels" (colour and
+    # size), "scripts" (the writing systems of texts), or None for no hints
+    training_profile: str | None
     # what pages and the CLI say and show for this modality, so none of them branches on its name
     noun: str  # its items for people, plural: "images"
     item_noun: str  # one of them: "image"

@@ -23,10 +23,12 @@ from core.data import MODALITIES, reading
 from core.data import labels as labelling
 from core.data.archive import extract_zip
 from core.data.base import (
+    MAX_LISTED,
     BadFilesError,
     Split,
     balance_warnings,
     item_labels,
+    listed,
     read_items,
     warning,
     with_reasons,
@@ -50,11 +52,11 @@ _FEW_IMAGES = 10
 _IMBALANCE = 5.0
 _TINY_SIDE = 16
 _SAMPLES = 8
-_MAX_LISTED = 5
 
 class ImagesModality:
     name = "images"
     title = "Images"
+    training_profile = "pixels"
     baselines: tuple[str, ...] = ()  # no classical image method is both cheap and worth beating yet
     noun = "images"
     item_noun = "image"
@@ -239,7 +241,7 @@ def _plan_folders(paths: list[PurePosixPath], root: PurePosixPath) -> _Plan:
             )
     if not candidates:
         return _Plan("folders", [], [(name, "not inside a class folder") for name in loose], [])
-    problems = [warning(f"{len(loose)} file(s) outside the class folders were left out: {_listed(loose)}")]
+    problems = [warning(f"{len(loose)} file(s) outside the class folders were left out: {listed(loose)}")]
     return _Plan("folders", candidates, [], problems if loose else [], split_folders)
 
 
@@ -272,7 +274,7 @@ def _keep_split(
         present = {label for _, label, p in rows if p == part}
         missing = [c for c in classes if c not in present]
         if present and missing:
-            problems.append(warning(f"class(es) {', '.join(map(repr, missing[:_MAX_LISTED]))} have no image in "
+            problems.append(warning(f"class(es) {', '.join(map(repr, missing[:MAX_LISTED]))} have no image in "
                                     f"the {_PART_NAMES[part]} folder"))
     if not counts["val"]:
         problems.append(warning(f"no validation folder: {_PART_NAMES['val']} images are set aside from the "
@@ -316,13 +318,13 @@ def _plan_labels_csv(
             chosen[path] = (line, label)
     if unsafe:
         raise GlassboxError(
-            f"{_LABELS_CSV}: file names must stay inside the upload (lines {_listed(unsafe)})"
+            f"{_LABELS_CSV}: file names must stay inside the upload (lines {listed(unsafe)})"
         )
     if conflicts:
-        raise GlassboxError(f"{_LABELS_CSV}: files listed twice with different labels: {_listed(conflicts)}")
+        raise GlassboxError(f"{_LABELS_CSV}: files listed twice with different labels: {listed(conflicts)}")
     if missing:
         raise GlassboxError(
-            f"{_LABELS_CSV} lists {len(missing)} file(s) not in the upload: {_listed(missing)}"
+            f"{_LABELS_CSV} lists {len(missing)} file(s) not in the upload: {listed(missing)}"
         )
 
     candidates = [
@@ -363,7 +365,7 @@ def _read_labels_csv(path: Path) -> list[tuple[int, str, str]]:
         else:
             rows.append((line, filename, "" if labelling.is_missing(label) else label))
     if nameless:
-        raise GlassboxError(f"{_LABELS_CSV}: no filename on line(s) {_listed(nameless)}")
+        raise GlassboxError(f"{_LABELS_CSV}: no filename on line(s) {listed(nameless)}")
     return rows
 
 
@@ -380,21 +382,15 @@ def _clean_relpath(name: str) -> str | None:
 
 def _merge_similar(plan: _Plan, merge: bool) -> None:
     """Name the classes that differ only by case, spaces or accents in the plan's problems and, when
-    asked, merge them (`labels.merged`); a merged file keeps its old class folder inside the new class,
+    asked, merge them (`labels.similar`); a merged file keeps its old class folder inside the new class,
     so "Cat/1.jpg" and "cat/1.jpg" do not collide."""
-    counts = Counter(c.label for c in plan.candidates)
-    groups = labelling.similar_groups(counts)
-    if not groups:
-        return
-    if not merge:
-        plan.problems.append(warning(labelling.similar_warning(groups, counts, None)))
-    else:
-        into = labelling.merged([c.label for c in plan.candidates])
-        plan.problems.append(warning(labelling.similar_warning(groups, counts, into)))
-        plan.candidates = [
-            c if into[c.label] == c.label else replace(c, label=into[c.label], stored=f"{c.label}/{c.stored}")
-            for c in plan.candidates
-        ]
+    into, message = labelling.similar([c.label for c in plan.candidates], merge)
+    if message is not None:
+        plan.problems.append(warning(message))
+    plan.candidates = [
+        c if into[c.label] == c.label else replace(c, label=into[c.label], stored=f"{c.label}/{c.stored}")
+        for c in plan.candidates
+    ]
 
 
 def _refuse_structure(
@@ -410,7 +406,7 @@ def _refuse_structure(
         raise GlassboxError(f"only one class {next(iter(counts))!r} found: need at least two{hint}")
     lonely = sorted(label for label, n in counts.items() if n < 2)
     if lonely:
-        names = ", ".join(repr(label) for label in lonely[:_MAX_LISTED])
+        names = ", ".join(repr(label) for label in lonely[:MAX_LISTED])
         raise GlassboxError(f"class(es) {names} have only 1 image: need at least 2 images per class"
                             f"{labelling.similar_hint(lonely, counts)}")
 
@@ -448,7 +444,7 @@ def _info(
             samples[label].append(rel)
     problems = list(plan.problems)
     if dropped:
-        problems.append(warning(f"{len(dropped)} unusable file(s) left out: {_listed(dropped)}"))
+        problems.append(warning(f"{len(dropped)} unusable file(s) left out: {listed(dropped)}"))
     problems.extend(_warnings(counts, items, modes, origin_of))
     return {
         "layout": plan.layout,
@@ -517,6 +513,3 @@ def _stats(values: list[int]) -> dict[str, int]:
 
 
 
-def _listed(values: list[Any]) -> str:
-    shown = ", ".join(str(v) for v in values[:_MAX_LISTED])
-    return shown + (f" and {len(values) - _MAX_LISTED} more" if len(values) > _MAX_LISTED else "")

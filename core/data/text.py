@@ -34,6 +34,7 @@ from core.data.base import (
     Split,
     balance_warnings,
     item_labels,
+    listed,
     read_items,
     warning,
     with_reasons,
@@ -66,7 +67,6 @@ _SAMPLE_CHARS = 300
 _TOKENISE_CHUNK = 2000
 _HISTOGRAM_BINS = 20
 _PREVIEW_ROWS = 5
-_MAX_LISTED = 5
 _OPTIONS = ("text_column", "label_column", labelling.MERGE_OPTION)
 _TEXT_NAMES = frozenset({
     "text", "texts", "review", "reviews", "sentence", "content", "comment", "comments", "message", "body",
@@ -90,6 +90,7 @@ class BadRowsError(BadFilesError):
 class TextModality:
     name = "text"
     title = "Text"
+    training_profile = "scripts"
     baselines = ("tfidf_logreg",)
     noun = "texts"
     item_noun = "text"
@@ -438,21 +439,14 @@ def _refuse_structure(
             if len(lonely) > len(counts) / 2 else labelling.similar_hint(lonely, counts)
         )
         raise GlassboxError(
-            f"class(es) {_listed([repr(c) for c in lonely])} have only 1 row: need at least 2 rows per class{hint}"
+            f"class(es) {listed([repr(c) for c in lonely])} have only 1 row: need at least 2 rows per class{hint}"
         )
 
 
 def _merge_similar(rows: list[tuple[int, str, str]], merge: bool) -> tuple[list[tuple[int, str, str]], str | None]:
-    """Rows with similar labels merged when asked (`labels.merged`), and the message naming them (None
-    when no labels are similar)."""
-    counts = Counter(label for _, _, label in rows)
-    groups = labelling.similar_groups(counts)
-    if not groups:
-        return rows, None
-    if not merge:
-        return rows, labelling.similar_warning(groups, counts, None)
-    into = labelling.merged([label for _, _, label in rows])
-    return [(line, text, into[label]) for line, text, label in rows], labelling.similar_warning(groups, counts, into)
+    """Rows with similar labels merged when asked, and the warning naming them (`labels.similar`)."""
+    into, message = labelling.similar([label for _, _, label in rows], merge)
+    return [(line, text, into[label]) for line, text, label in rows], message
 
 
 def _deduplicate(rows: list[tuple[int, str, str]]) -> tuple[list[tuple[int, str, str]], int]:
@@ -490,11 +484,11 @@ def _info(
     if table.irregular:
         lines = [f"line {n}" for n in table.irregular]
         problems.append(warning(f"{len(lines)} line(s) open a quote that is not closed properly and were read as "
-                                f"they stand, each as one row: {_listed(lines)}; check their texts and labels"))
+                                f"they stand, each as one row: {listed(lines)}; check their texts and labels"))
     if similar:
         problems.append(warning(similar))
     if dropped:
-        problems.append(warning(f"{len(dropped)} unusable row(s) left out: {_listed(dropped)}"))
+        problems.append(warning(f"{len(dropped)} unusable row(s) left out: {listed(dropped)}"))
     if duplicates:
         problems.append(
             warning(f"{duplicates} row(s) repeat an earlier row's text and label and were left out")
@@ -591,16 +585,10 @@ def _token_counts(texts: list[str]) -> list[int] | None:
 # ---- small helpers -------------------------------------------------------------------------------------
 
 
-def _nfc(text: str) -> str:
-    """The same label typed on two systems may differ in Unicode composition; treat it as one class."""
-    return unicodedata.normalize("NFC", text)
-
-
 def _squeezed(text: str) -> str:
-    return " ".join(_nfc(text).split())
+    """A text as compared for duplicates: whitespace folded and Unicode composed (NFC), since the same text
+    typed on two systems may differ in both."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
 
 
 
-def _listed(values: list[Any]) -> str:
-    shown = ", ".join(str(v) for v in values[:_MAX_LISTED])
-    return shown + (f" and {len(values) - _MAX_LISTED} more" if len(values) > _MAX_LISTED else "")
