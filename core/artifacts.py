@@ -43,6 +43,18 @@ class RunFiles:
         return self.root / "preprocessing.json"
 
     @property
+    def target(self) -> Path:
+        """The task's state (`Task.state`): the class names, or a regression target's mean and standard
+        deviation; what turns the model's outputs into answers."""
+        return self.root / "target.json"
+
+    @property
+    def inputs(self) -> Path:
+        """The input preprocessing fitted on the training split (`Modality.fit_inputs`: a table's encoder);
+        absent for modalities that fit none."""
+        return self.root / "inputs.json"
+
+    @property
     def training_stats(self) -> Path:
         """What the training inputs looked like (`core.training_stats`), for Predict's "unlike the training
         data" hints."""
@@ -82,17 +94,27 @@ def load_model(files: RunFiles, cache_dir: Path) -> tuple[nn.Module, TrainConfig
     """
     from safetensors.torch import load_file
 
+    from core import tasks
     from core.models import create_model
 
     if not files.weights.exists():
         raise GlassboxError("this run has no trained weights yet")
     config = TrainConfig.load(files.config)
-    classes = files.read_json(files.labels)
-    model = create_model(config.updated(weights="none"), len(classes), cache_dir)
+    state = target_state(files)
+    inputs = files.read_json(files.inputs) if files.inputs.exists() else None
+    model = create_model(config.updated(weights="none"), tasks.of_run(config).outputs(state), cache_dir, inputs)
+    classes = list(state.get("classes", []))
     model.load_state_dict(load_file(str(files.weights)))
     if files.preprocessing.exists():
         model.pretrained_cfg = {**model.pretrained_cfg, **files.read_json(files.preprocessing)}
     return model.eval(), config, classes
+
+
+def target_state(files: RunFiles) -> dict[str, Any]:
+    """The run's task state (`Task.state`); runs made before tasks existed kept only labels.json."""
+    if files.target.exists():
+        return files.read_json(files.target)
+    return {"classes": files.read_json(files.labels)}
 
 
 def save_preprocessing(files: RunFiles, model: nn.Module) -> None:

@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NoReturn
 
-from core import data, datasets, runs
+from core import data, datasets, runs, tasks
 from core.config import CLASS_WEIGHTS, MODES, TrainConfig
 from core.data import BadFilesError
 from core.data.labels import MERGE_OPTION
@@ -67,13 +67,31 @@ def _emit(args: argparse.Namespace, value: Any, text: str) -> None:
 
 # datasets -------------------------------------------------------------------------------------------
 def _datasets_add(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
-    record = datasets.add(ws, store, Path(args.path), name=args.name, modality=args.modality,
+    record = datasets.add(ws, store, Path(args.path), name=args.name, modality=_modality_of(args),
                           drop_bad=args.drop_bad, options=_ingest_options(args))
     info = record.info
     _print_problems(info)
-    _emit(args, {"dataset_id": record.id, "name": record.name, "modality": record.modality, **info},
-          f"{record.id}  {record.name}: {info['num_items']} items, {len(info['classes'])} classes")
+    _emit(args, {"dataset_id": record.id, "name": record.name, "modality": record.modality,
+                 "task": info.get("task", "classification"), **info},
+          f"{record.id}  {record.name}: {_described(info)}")
     return 0
+
+
+def _described(info: dict[str, Any]) -> str:
+    """"888 items, 2 classes" or "1,200 items, regression on 'price'"."""
+    if info.get("task", "classification") == "classification":
+        return f"{info['num_items']} items, {len(info['classes'])} classes"
+    return f"{info['num_items']} items, {info['task']} on {info['target']!r}"
+
+
+def _modality_of(args: argparse.Namespace) -> str | None:
+    """The modality asked for; else the one that understands the options given (only tables have a target
+    column); else None: detected from the upload."""
+    if args.modality:
+        return args.modality
+    options = _ingest_options(args)
+    chosen = data.by_options(options) if options else None
+    return chosen.name if chosen is not None else None
 
 
 def _print_problems(info: dict[str, Any]) -> None:
@@ -101,10 +119,11 @@ def _datasets_delete(args: argparse.Namespace, ws: Workspace, store: Store) -> i
 def _backbones_list(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     from core import models
 
-    rows = models.family(args.modality).catalog()
+    rows = [b for name in ([args.modality] if args.modality else data.names())
+            for b in models.family(name).catalog()]
     _emit(args, [asdict(b) for b in rows],
-          "\n".join(f"{b.name:28} {b.params_m or 0:7.1f} M  {b.input_size or '':>4}  weights: {b.weights}"
-                    for b in rows))
+          "\n".join(f"{b.modality:8} {b.name:28} {b.params_m or 0:7.1f} M  {b.input_size or '':>4}  "
+                    f"weights: {b.weights}" for b in rows))
     return 0
 
 
@@ -127,11 +146,13 @@ def _train_config(args: argparse.Namespace, ws: Workspace, store: Store) -> Trai
         if not args.data:
             raise GlassboxError("give --data PATH (a dataset file or folder, or a dataset id) or --config FILE")
         config = TrainConfig(dataset_id=_dataset_for(args, ws, store))
-        modality = store.get_dataset(config.dataset_id).modality
-        if modality != config.modality:  # TrainConfig's defaults are the images ones
+        dataset = store.get_dataset(config.dataset_id)
+        task = dataset.info.get("task", "classification")
+        if dataset.modality != config.modality:  # TrainConfig's defaults are the images ones
             from core import models
 
-            config = config.updated(modality=modality, backbone=models.family(modality).catalog()[0].name)
+            config = config.updated(modality=dataset.modality, task=task,
+                                    backbone=models.family(dataset.modality).catalog()[0].name)
         config = presets.apply(config, args.preset or presets.DEFAULT)
     overrides = {
         key: getattr(args, key)
@@ -146,14 +167,13 @@ def _dataset_for(args: argparse.Namespace, ws: Workspace, store: Store) -> str:
     path = Path(args.data)
     if path.exists():
         try:
-            record = datasets.add(ws, store, path, modality=args.task, drop_bad=args.drop_bad,
+            record = datasets.add(ws, store, path, modality=_modality_of(args), drop_bad=args.drop_bad,
                                   options=_ingest_options(args))
         except datasets.DuplicateDatasetError as exc:  # training on a file already stored trains on its dataset
             print(f"dataset {exc.existing.id} ({exc.existing.name}): the same file, already stored", file=sys.stderr)
             return exc.existing.id
         _print_problems(record.info)
-        print(f"dataset {record.id}: {record.info['num_items']} items, {len(record.info['classes'])} classes",
-              file=sys.stderr)
+        print(f"dataset {record.id}: {_described(record.info)}", file=sys.stderr)
         return record.id
     return datasets.resolve(store, args.data).id
 
@@ -161,10 +181,22 @@ def _dataset_for(args: argparse.Namespace, ws: Workspace, store: Store) -> str:
 def _ingest_options(args: argparse.Namespace) -> dict[str, Any]:
     """Dataset-level choices (which columns hold the text and the label, merging similar labels) go to
     ingest, not the run config."""
-    options: dict[str, Any] = {key: getattr(args, key) for key in ("text_column", "label_column") if getattr(args, key)}
+    keys = ("text_column", "label_column", "target", "task", "sheet")
+    options: dict[str, Any] = {key: getattr(args, key) for key in keys if getattr(args, key, None)}
     if args.merge_similar_labels:
         options[MERGE_OPTION] = True
+    if getattr(args, "role", None):
+        options["roles"] = dict(_pair(value) for value in args.role)
+    if getattr(args, "drop_columns", None):
+        options["drop_columns"] = [name.strip() for name in args.drop_columns.split(",") if name.strip()]
     return options
+
+
+def _pair(value: str) -> tuple[str, str]:
+    column, sep, role = value.rpartition("=")
+    if not sep or not column:
+        raise GlassboxError(f"--role takes COLUMN=ROLE, not {value!r}")
+    return column, role
 
 
 def _follow(args: argparse.Namespace, ws: Workspace, store: Store, run_id: str) -> int:
@@ -233,26 +265,29 @@ def _runs_logs(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
 
 # explain --------------------------------------------------------------------------------------------
 def _explain(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
+    """Explain one input with a finished run's model, the way its modality explains (`_EXPLAIN_COMMANDS`)."""
+    run = store.get_run(args.run_id)
+    if run.status != "completed":
+        raise GlassboxError(f"run {run.id} is {run.status}: explain needs a completed run")
+    return _EXPLAIN_COMMANDS[run.modality](args, ws, run.id, run.modality)
+
+
+def _explain_image(args: argparse.Namespace, ws: Workspace, run_id: str, modality: str) -> int:
     """Explain one image with a finished run's model: overlay PNG, prediction and faithfulness figures."""
     from core.artifacts import RunFiles
     from core.data.pictures import load_image
     from core.explain import ExplainOptions, explain, faithfulness, load_subject, methods, rendering, resolve_target
 
-    run = store.get_run(args.run_id)
-    if run.status != "completed":
-        raise GlassboxError(f"run {run.id} is {run.status}: explain needs a completed run")
-    if not data.modality(run.modality).items_are_files:
-        return _explain_text(args, ws, run.id, run.modality)
     args.method = args.method or "gradcam"
     if not args.input:
         raise GlassboxError("give --input IMAGE: the image to explain")
-    methods(run.modality).get(args.method)  # an unknown method fails before the model loads
+    methods(modality).get(args.method)  # an unknown method fails before the model loads
     source = Path(args.input)
     if not source.is_file():
         raise GlassboxError(f"{source}: no such file")
     options = ExplainOptions(ig_steps=args.steps, ig_baseline=args.baseline, smoothgrad=args.smoothgrad,
                              occlusion_window=args.window, occlusion_stride=args.stride).validate()
-    subject = load_subject(RunFiles(ws.run_dir(run.id)), ws.cache_dir)
+    subject = load_subject(RunFiles(ws.run_dir(run_id)), ws.cache_dir)
     inputs = subject.tensor(load_image(source, subject.image_size))
     probs = subject.probabilities(inputs)[0]
     predicted = int(probs.argmax())
@@ -260,11 +295,11 @@ def _explain(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     progress = _progress_printer(args.method) if sys.stderr.isatty() and not args.json else None
     result = explain(subject, inputs, target, args.method, options, progress)
     figures = faithfulness.measure(subject, inputs, result, options, sensitivity_samples=args.sensitivity)
-    out = Path(args.out) if args.out else ws.run_dir(run.id) / "explanations" / f"{source.stem}-{args.method}.png"
+    out = Path(args.out) if args.out else ws.run_dir(run_id) / "explanations" / f"{source.stem}-{args.method}.png"
     rendering.save_overlay(subject.picture(inputs), result.attribution, out)
     top = sorted(range(len(probs)), key=lambda i: -probs[i])[:5]
     value = {
-        "run_id": run.id, "input": str(source), "predicted": subject.classes[predicted],
+        "run_id": run_id, "input": str(source), "predicted": subject.classes[predicted],
         "probability": round(float(probs[predicted]), 4), "target": subject.classes[target],
         "target_probability": round(float(probs[target]), 4), "method": args.method,
         "seconds": round(result.seconds, 4), "faithfulness": figures.summary(), "notes": list(result.notes),
@@ -298,6 +333,58 @@ def _explain_text(args: argparse.Namespace, ws: Workspace, run_id: str, modality
     return 0
 
 
+def _explain_row(args: argparse.Namespace, ws: Workspace, run_id: str, modality: str) -> int:
+    """Explain one table row with a finished run's model: a signed attribution per source column, the
+    prediction and the faithfulness check (top-k columns set to their baseline against k random ones)."""
+    import pandas as pd
+
+    from core.artifacts import RunFiles
+    from core.data.tables import rows_to_predict
+    from core.explain import load_subject, methods
+    from core.explain.tables import explain_row
+
+    if not args.row:
+        raise GlassboxError('give --row \'{"column": value, ...}\': the row to explain, as a JSON object')
+    try:
+        row = json.loads(args.row)
+    except ValueError as exc:
+        raise GlassboxError(f"--row is not valid JSON ({exc.msg})") from None
+    if not isinstance(row, dict):
+        raise GlassboxError("--row must be a JSON object of column: value")
+    method = args.method or "ig"
+    methods(modality).get(method)  # an unknown method fails before the model loads
+    subject = load_subject(RunFiles(ws.run_dir(run_id)), ws.cache_dir)
+    # a column the row does not give is missing, as an empty cell would be: imputed, and said in the notes
+    needed = [c["name"] for c in subject.column_descriptions if not c["dropped"] and c["role"] != "target"]
+    unknown = sorted(set(row) - {c["name"] for c in subject.column_descriptions})
+    if unknown:
+        raise GlassboxError(f"the model has no column {unknown[0]!r} (its columns: {', '.join(needed)})")
+    cells = {name: row.get(name) for name in needed}
+    frame = pd.DataFrame([{k: None if v is None or str(v).strip() == "" else str(v).strip() for k, v in cells.items()}])
+    read = rows_to_predict(frame, subject.column_descriptions, subject.target_column)
+    if read.problems[0]:
+        raise GlassboxError(f"the row cannot be used: {read.problems[0]}")
+    encoded = subject.encoder.transform(read.typed)
+    value = {"run_id": run_id, **explain_row(subject, encoded["numeric"], encoded["categorical"], method,
+                                             args.target, k=args.top_k)}
+    absent = [name for name in needed if name not in row]
+    if absent:
+        value["notes"].append(f"not given, so treated as missing (imputed): {', '.join(absent)}")
+    ranked = list(value["attributions"].items())[:5]
+    shown = ", ".join(f"{name} ({score:+.3f})" for name, score in ranked)
+    check = value["faithfulness"]
+    _emit(args, value, f"predicted {value['predicted']}; columns that weigh most ({method}): {shown}\n"
+                       f"setting the top {check['k']} column(s) to their baseline changes {check['measure']} by "
+                       f"{check['topk_change']:.3f}, {check['k']} random column(s) by {check['random_change']:.3f}"
+                       + "".join(f"\nnote: {note}" for note in value["notes"]))
+    return 0
+
+
+_EXPLAIN_COMMANDS: dict[str, Callable[[argparse.Namespace, Workspace, str, str], int]] = {
+    "images": _explain_image, "text": _explain_text, "tables": _explain_row,
+}
+
+
 # predict --------------------------------------------------------------------------------------------
 _JSON_ROWS = 1000
 _PRINTED_ROWS = 50
@@ -306,9 +393,7 @@ _PRINTED_ROWS = 50
 def _predict(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     """A finished run's predictions on new texts (a CSV or --text) or images (files or folders), as a
     CSV (all rows) and a summary (the first rows in --json)."""
-    from core import prediction
     from core.artifacts import RunFiles
-    from core.explain import load_subject
     from core.training_stats import training_stats
 
     run = store.get_run(args.run_id)
@@ -317,37 +402,31 @@ def _predict(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     files = RunFiles(ws.run_dir(run.id))
     stats = training_stats(files)
     # inputs are read before the model loads, so a bad file fails in a blink
-    spec = data.modality(run.modality)
-    kind = spec.item_noun  # the table's column holding each input
-    if not spec.items_are_files:
-        texts, problems, others, source = _texts_to_predict(args)
-        table = prediction.texts(load_subject(files, ws.cache_dir), texts, problems, others, stats)
-    elif args.text:
-        raise GlassboxError(f"run {run.id} classifies {run.modality}: give image files or folders, not --text")
-    else:
-        if not args.inputs:
-            raise GlassboxError("give one or more image files, folders or zips to predict on")
-        source = None
-        with prediction.image_files([Path(name) for name in args.inputs], ws.staging_dir) as (paths, names):
-            table = prediction.images(load_subject(files, ws.cache_dir), paths, names, stats)
+    table, source = _PREDICT_COMMANDS[run.modality](args, ws, files, stats, run.modality)
+    kind = data.modality(run.modality).item_noun  # the table's column holding each input
     out = Path(args.out) if args.out else None
     if out is None and source is not None:
         out = ws.run_dir(run.id) / "predictions" / f"{source.stem}.csv"
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(out, index=False)
-    counts = {str(k): int(v) for k, v in table["predicted"].value_counts().items()}
+    classified = "confidence" in table
+    counts = {str(k): int(v) for k, v in table["predicted"].value_counts().items()} if classified else {}
     failed = int((table["error"] != "").sum())
     rows = json.loads(table.head(_JSON_ROWS).to_json(orient="records"))
     value = {"run_id": run.id, "count": len(table), "counts": counts, "errors": failed,
              "out": str(out) if out else None, "predictions": rows, "truncated": len(table) > _JSON_ROWS}
     cut = int(table["cut_off"].sum()) if "cut_off" in table else 0
     value["cut_off"] = cut
-    lines = [f"{len(table)} input(s): " + ", ".join(f"{k} {v}" for k, v in counts.items())]
+    predicted = table["predicted"].dropna()
+    lines = [f"{len(table)} input(s): " + (", ".join(f"{k} {v}" for k, v in counts.items()) if classified else
+                                           f"predicted {predicted.min():.4g} to {predicted.max():.4g}"
+                                           if len(predicted) else "none predicted")]
     if cut:
         lines.append(f"{cut} text(s) are longer than the model's max length: only their first tokens were read "
                      "(cut_off column)")
-    value["unlike_training"] = unlike = int((table["unlike_training"] != "").sum())
+    value["unlike_training"] = unlike = int((table["unlike_training"] != "").sum()) \
+        if "unlike_training" in table else 0
     if unlike:
         lines.append(f"{unlike} input(s) look unlike the training data: trust their predictions less "
                      "(unlike_training column)")
@@ -363,17 +442,60 @@ def _predict(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     return 0
 
 
+def _predict_texts(args: argparse.Namespace, ws: Workspace, files: Any, stats: Any,
+                   modality: str) -> tuple[Any, Path | None]:
+    from core import prediction
+    from core.explain import load_subject
+
+    texts, problems, others, source = _texts_to_predict(args)
+    return prediction.texts(load_subject(files, ws.cache_dir), texts, problems, others, stats), source
+
+
+def _predict_images(args: argparse.Namespace, ws: Workspace, files: Any, stats: Any,
+                    modality: str) -> tuple[Any, Path | None]:
+    from core import prediction
+    from core.explain import load_subject
+
+    if args.text:
+        raise GlassboxError(f"this run classifies {modality}: give image files or folders, not --text")
+    if not args.inputs:
+        raise GlassboxError("give one or more image files, folders or zips to predict on")
+    with prediction.image_files([Path(name) for name in args.inputs], ws.staging_dir) as (paths, names):
+        return prediction.images(load_subject(files, ws.cache_dir), paths, names, stats), None
+
+
+def _predict_rows(args: argparse.Namespace, ws: Workspace, files: Any, stats: Any,
+                  modality: str) -> tuple[Any, Path | None]:
+    from core import prediction
+    from core.data.tables import rows_to_predict
+
+    if args.text or len(args.inputs) != 1:
+        raise GlassboxError("give one CSV, TSV, Excel or Parquet file of rows to predict on")
+    source = Path(args.inputs[0])
+    if not source.is_file():
+        raise GlassboxError(f"{source}: no such file")
+    subject = prediction.TableSubject(files, ws.cache_dir)
+    read = rows_to_predict(source, subject.columns, subject.target, sheet=args.sheet)
+    return prediction.rows(subject, read), source
+
+
+_PREDICT_COMMANDS: dict[str, Callable[..., tuple[Any, Path | None]]] = {
+    "images": _predict_images, "text": _predict_texts, "tables": _predict_rows,
+}
+
+
 def _printed(row: dict[str, Any], kind: str) -> str:
     """One prediction as a line: the class and confidence, what to distrust about it, and the input."""
-    if row["predicted"] is None:
+    if row["predicted"] is None or (isinstance(row["predicted"], float) and row["predicted"] != row["predicted"]):
         return f"not read ({row['error']}): {row[kind]}"
     flags = [row["error"]] if row["error"] else []
     if row.get("cut_off"):
         flags.append("cut off at the max length")
-    if row["unlike_training"]:
+    if row.get("unlike_training"):
         flags.append(f"unlike the training data: {row['unlike_training']}")
     shown = f" [{'; '.join(flags)}]" if flags else ""
-    return f"{row['predicted']} ({row['confidence']:.2f}){shown}: {row[kind]}"
+    answer = f"{row['predicted']} ({row['confidence']:.2f})" if "confidence" in row else f"{row['predicted']:.4g}"
+    return f"{answer}{shown}: {row[kind]}"
 
 
 def _texts_to_predict(
@@ -416,7 +538,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add = ds.add_parser("add", help="validate and store a dataset")
     add.add_argument("path")
     add.add_argument("--name")
-    add.add_argument("--modality", "--task", dest="modality", help="images or text (default: detected)")
+    add.add_argument("--modality", help="what its items are: images, text or tables (default: detected)")
     _column_options(add)
     add.add_argument("--drop-bad", action="store_true", help="leave out files that cannot be used")
     _json(add).set_defaults(handler=_datasets_add)
@@ -427,7 +549,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     bb = commands.add_parser("backbones", help="list backbones").add_subparsers(parser_class=_Parser)
     bl = bb.add_parser("list")
-    bl.add_argument("--modality", default="images")
+    bl.add_argument("--modality", help="images, text or tables (default: all)")
     _json(bl).set_defaults(handler=_backbones_list)
 
     train = commands.add_parser("train", help="train a model (waits unless --detach)")
@@ -440,7 +562,7 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float)
     train.add_argument("--image-size", type=int)
     train.add_argument("--max-length", type=int, help="text: tokens read per text (longer ones are cut)")
-    train.add_argument("--task", help="images or text, for --data PATH (default: detected)")
+    train.add_argument("--modality", help="for --data PATH: images, text or tables (default: detected)")
     _column_options(train)
     train.add_argument("--mode", choices=MODES)
     train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
@@ -476,9 +598,11 @@ def _build_parser() -> argparse.ArgumentParser:
     ex.add_argument("run_id")
     ex.add_argument("--input", help="the image to explain (image runs)")
     ex.add_argument("--text", help="the text to explain (text runs)")
-    ex.add_argument("--top-k", type=int, help="text: words deleted by the faithfulness check (default: a tenth)")
+    ex.add_argument("--row", help='the row to explain (table runs), a JSON object: \'{"age": 41, "plan": "pro"}\'')
+    ex.add_argument("--top-k", type=int, help="text: words deleted by the faithfulness check (default: a tenth); "
+                                              "tables: columns set to their baseline (default: 3)")
     ex.add_argument("--method", help="images: saliency, ig, gradcam (default), occlusion or guided_gradcam; "
-                                     "text: ig (default) or occlusion")
+                                     "text: ig (default) or occlusion; tables: ig (default), ablation or shapley")
     ex.add_argument("--target", help="class to explain, by name or index (default: the predicted one)")
     ex.add_argument("--out", help="overlay PNG to write (default: runs/<id>/explanations/<image>-<method>.png)")
     ex.add_argument("--steps", type=int, default=32, help="integrated gradients: steps")
@@ -493,15 +617,26 @@ def _build_parser() -> argparse.ArgumentParser:
     pr = commands.add_parser("predict", help="a finished run's predictions on new texts or images, as a CSV")
     pr.add_argument("run_id")
     pr.add_argument("inputs", nargs="*",
-                    help="text runs: one CSV, TSV or .txt; image runs: image files, folders or zips")
+                    help="text runs: one CSV, TSV or .txt; image runs: image files, folders or zips; "
+                         "table runs: one CSV, TSV, Excel or Parquet file")
     pr.add_argument("--text", action="append", help="text runs: a text to classify (repeatable)")
     pr.add_argument("--text-column", help="the CSV's column holding the texts (default: suggested)")
+    pr.add_argument("--sheet", help="tables: the Excel sheet holding the rows (default: found)")
     pr.add_argument("--out", help="CSV to write (default: runs/<id>/predictions/<input>.csv; none for --text)")
     _json(pr).set_defaults(handler=_predict)
     return parser
 
 
 def _column_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", help="tables: the column to predict (default: one named like a target, else "
+                                         "the last)")
+    parser.add_argument("--task", choices=tasks.names(),
+                        help="tables: what to predict (default: inferred from the target column)")
+    parser.add_argument("--sheet", help="Excel: the sheet holding the table (default: found)")
+    parser.add_argument("--role", action="append", metavar="COLUMN=ROLE",
+                        help="tables: a column's role (numeric, categorical, boolean, datetime, text, identifier, "
+                             "constant), repeatable")
+    parser.add_argument("--drop-columns", metavar="A,B", help="tables: columns to leave out (e.g. leaks)")
     parser.add_argument("--text-column", help="text data: the column holding the texts (default: suggested)")
     parser.add_argument("--label-column", help="text data: the column holding the labels (default: suggested)")
     parser.add_argument("--merge-similar-labels", action="store_true",

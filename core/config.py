@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from core import tasks
 from core.errors import GlassboxError
 
 MODES = ("head", "partial", "full")
@@ -24,6 +25,8 @@ class TrainConfig:
     dataset_id: str
     backbone: str = "efficientnet_lite0"
     modality: str = "images"
+    # what the run predicts (`core.tasks`): "classification" or "regression"
+    task: str = "classification"
     preset: str = "custom"
     # transfer learning: head = frozen backbone, partial = last stages, full = everything
     mode: str = "full"
@@ -54,6 +57,7 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         checks = [
+            (self.task in tasks.names(), f"task must be one of {', '.join(tasks.names())}"),
             (self.mode in MODES, f"mode must be one of {', '.join(MODES)}"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (self.augmentation in AUGMENTATIONS, f"augmentation must be one of {', '.join(AUGMENTATIONS)}"),

@@ -156,9 +156,12 @@ def derive(
     if unknown:
         raise GlassboxError(f"dataset {parent.name} has no item {unknown[0]} (it has {len(rows)})")
     kept = [i for i in range(len(rows)) if i not in exclude]
+    classifying = parent.info.get("task", "classification") == "classification"
     counts = Counter(rows[i][1] for i in kept)
-    if len(counts) < 2:
+    if classifying and len(counts) < 2:
         raise GlassboxError(f"leaving out {len(exclude)} item(s) of {parent.name} leaves fewer than 2 classes")
+    if not classifying and len(kept) < 2:
+        raise GlassboxError(f"leaving out {len(exclude)} item(s) of {parent.name} leaves fewer than 2 items")
 
     dataset_id = f"ds-{uuid.uuid4().hex[:10]}"
     staging = ws.staging_dir / dataset_id
@@ -172,7 +175,12 @@ def derive(
         _write_rows(staging / "items.csv", header, [rows[i] for i in kept])
         info = copy.deepcopy(parent.info)
         info.pop("source", None)  # the upload's fingerprint: this dataset was made from no upload of its own
-        classes = sorted(counts)
+        if (source / "rows.csv").exists():
+            table_header, table_rows = _read_rows(source / "rows.csv", parent.name)
+            if len(table_rows) != len(rows):
+                raise GlassboxError(f"dataset {parent.name}: rows.csv does not match items.csv")
+            _write_rows(staging / "rows.csv", table_header, [table_rows[i] for i in kept])
+        classes = sorted(counts) if classifying else []
         info.update(classes=classes, counts={c: counts[c] for c in classes}, num_items=len(kept),
                     parent=parent.id,
                     excluded=[{"item": rows[i][0], "label": rows[i][1], "reason": exclude[i]} for i in sorted(exclude)])
@@ -205,7 +213,8 @@ def _default_name(source: Path) -> str:
     return source.stem if source.is_file() else source.name
 
 
-_ITEM_LISTS = ("items.csv", "split.csv")  # rewritten by `derive`, one row per item
+# rewritten by `derive`, one row per item: the item list, the user's split, and a table's rows as read
+_ITEM_LISTS = ("items.csv", "split.csv", "rows.csv")
 
 
 def _read_rows(path: Path, dataset_name: str) -> tuple[list[str], list[list[str]]]:

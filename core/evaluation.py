@@ -1,4 +1,5 @@
-"""Classification metrics from predictions, computed with scikit-learn rather than by hand."""
+"""Classification and regression metrics from predictions, computed with scikit-learn rather than by hand,
+and the plain verdict of a network against its baseline."""
 
 from __future__ import annotations
 
@@ -10,10 +11,15 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import (
     accuracy_score,
+    average_precision_score,
     balanced_accuracy_score,
     confusion_matrix,
     f1_score,
+    mean_absolute_error,
     precision_recall_fscore_support,
+    r2_score,
+    roc_auc_score,
+    root_mean_squared_error,
 )
 
 from core.artifacts import RunFiles
@@ -30,6 +36,84 @@ def summary(labels: Sequence[int], preds: Sequence[int], num_classes: int) -> di
                                    zero_division=0)),
     }
 
+
+
+def regression_summary(targets: Sequence[float], predictions: Sequence[float]) -> dict[str, float | None]:
+    """Mean absolute error, root mean squared error (both in the target's unit) and R² (scikit-learn's
+    `r2_score`: 1 is perfect, 0 is what always answering the targets' mean scores, below 0 worse) of
+    `predictions` against `targets`, both [n]. R² is None on fewer than two targets, where it is undefined;
+    on targets that are all equal, scikit-learn gives 1.0 for exact predictions and 0.0 otherwise."""
+    y = np.asarray(targets, dtype=np.float64)
+    pred = np.asarray(predictions, dtype=np.float64)
+    return {
+        "mae": float(mean_absolute_error(y, pred)),
+        "rmse": float(root_mean_squared_error(y, pred)),
+        "r2": float(r2_score(y, pred)) if len(y) >= 2 else None,
+    }
+
+
+def binary_scores(labels: Sequence[int], probs: np.ndarray) -> dict[str, float | None]:
+    """ROC-AUC and PR-AUC (scikit-learn's `roc_auc_score` and `average_precision_score`) of a two-class
+    model, the positive class being index 1: `probs` is [n, 2] (its second column is used) or [n] (the
+    positive class's probabilities). Under imbalance these say more than accuracy: PR-AUC's floor is the
+    positives' share, not 0.5. Both are None when `labels` hold one class only, where they are undefined."""
+    y = np.asarray(labels, dtype=int)
+    scores = np.asarray(probs, dtype=np.float64)
+    positive = scores[:, 1] if scores.ndim == 2 else scores
+    if len(np.unique(y)) < 2:
+        return {"roc_auc": None, "pr_auc": None}
+    return {"roc_auc": float(roc_auc_score(y, positive)), "pr_auc": float(average_precision_score(y, positive))}
+
+
+def blend(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The average of two models' outputs, element by element: class probabilities [n, k] (rows still
+    sum to 1) or regression predictions [n]. Raises ValueError when the shapes differ."""
+    a, b = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"cannot blend outputs of shapes {a.shape} and {b.shape}")
+    return (a + b) / 2
+
+
+# within this many points of accuracy (classification) or of R² (regression), two models are level
+LEVEL_POINTS = 0.5
+LEVEL_R2 = 0.01
+
+
+def verdict(network: dict[str, Any], baseline: dict[str, Any], task: str, baseline_title: str) -> str:
+    """One plain sentence comparing the network with a baseline on the same validation split, by accuracy
+    (classification; the gap in percentage points) or by R² (regression): "The network is 1.2 points of
+    accuracy below gradient boosting (LightGBM) on this table (85.3% against 86.5%)." Within LEVEL_POINTS
+    points, or LEVEL_R2 of R², the two are "about level". Each dict holds the metric under its plain name
+    ("accuracy", "r2") or a run's "val_" name ("val_accuracy", "val_r2"). Raises ValueError for an unknown
+    task or a dict lacking the metric."""
+    if task not in ("classification", "regression"):
+        raise ValueError(f"unknown task {task!r}")
+    key = "accuracy" if task == "classification" else "r2"
+    ours, theirs = _score(network, key), _score(baseline, key)
+    if ours is None or theirs is None:  # R² on under two validation rows
+        name = "accuracy" if key == "accuracy" else "R²"
+        return f"The network and {baseline_title} cannot be compared on this table: {name} is undefined for one."
+    if key == "accuracy":
+        gap, level = (ours - theirs) * 100, LEVEL_POINTS
+        said = f"{abs(gap):.1f} points of accuracy"
+        values = f"{ours:.1%} against {theirs:.1%}"
+        within = f"within {LEVEL_POINTS} points of accuracy"
+    else:
+        gap, level = ours - theirs, LEVEL_R2
+        said = f"{abs(gap):.2f} of R²"
+        values = f"R² {ours:.2f} against {theirs:.2f}"
+        within = f"within {LEVEL_R2} of R²"
+    if abs(gap) <= level:
+        return f"The network is about level with {baseline_title} on this table ({within}: {values})."
+    side = "above" if gap > 0 else "below"
+    return f"The network is {said} {side} {baseline_title} on this table ({values})."
+
+
+def _score(metrics: dict[str, Any], key: str) -> float | None:
+    for name in (key, f"val_{key}"):
+        if name in metrics:
+            return None if metrics[name] is None else float(metrics[name])
+    raise ValueError(f"no {key!r} among the metrics given")
 
 def _balanced_accuracy(labels: Sequence[int], preds: Sequence[int]) -> float:
     # scikit-learn warns when a prediction names a class absent from `labels` (common on small validation
@@ -60,8 +144,11 @@ def report(labels: Sequence[int], probs: np.ndarray, classes: Sequence[str]) -> 
 
 def run_report(files: RunFiles) -> dict[str, Any]:
     """The Evaluate view of a run: `report` plus, per validation item, its index in the dataset,
-    true label and predicted probabilities (for drilling into a confusion-matrix cell)."""
+    true label and predicted probabilities (for drilling into a confusion-matrix cell); for a regression
+    run, `regression_report`."""
     predictions = files.read_json(files.predictions)
+    if "predictions" in predictions:
+        return regression_report(predictions["items"], predictions["labels"], predictions["predictions"])
     classes = files.read_json(files.labels)
     probs = np.asarray(predictions["probs"], dtype=float)
     return {
@@ -70,6 +157,19 @@ def run_report(files: RunFiles) -> dict[str, Any]:
         "labels": predictions["labels"],
         "probs": probs,
     }
+
+
+def regression_report(items: Sequence[int], targets: Sequence[float], predictions: Sequence[float]) -> dict[str, Any]:
+    """What Evaluate shows of a regression run: `regression_summary` (MAE, RMSE, R²), per validation item its
+    index in the dataset (`items`), true value (`labels`), prediction (`predictions`) and residual (prediction
+    minus truth, in the target's unit), and `worst`: positions of the items ordered by absolute residual,
+    largest first, the rows to read first."""
+    y = np.asarray(targets, dtype=float)
+    pred = np.asarray(predictions, dtype=float)
+    residuals = pred - y
+    return {"task": "regression", **regression_summary(y, pred), "items": list(items), "labels": y.tolist(),
+            "predictions": pred, "residuals": residuals,
+            "worst": [int(i) for i in np.argsort(-np.abs(residuals), kind="stable")]}
 
 
 def confident_mistakes(report: dict[str, Any], limit: int | None = None) -> list[int]:

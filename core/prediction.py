@@ -24,7 +24,7 @@ import pandas as pd
 from core.errors import GlassboxError
 from core.training_stats import ImageInput, unlike_training
 
-__all__ = ["MAX_INPUTS", "image_files", "images", "maps_zip", "texts"]
+__all__ = ["MAX_INPUTS", "TableSubject", "image_files", "images", "maps_zip", "rows", "texts"]
 
 MAX_INPUTS = 100_000
 """Inputs per batch: a bound on time and memory that no hand-made batch reaches."""
@@ -52,6 +52,58 @@ def texts(subject: Any, inputs: Sequence[str], problems: Sequence[str] | None = 
     table = _table("text", values, probs, subject.classes, errors, [unlike_training(stats, v) for v in values])
     table.insert(table.columns.get_loc("unlike_training"), "cut_off", subject.cut_off(values))
     return _beside(others or {}, table)
+
+
+class TableSubject:
+    """A finished table run, ready to answer new rows: its model (eval mode, CPU), fitted encoder, column
+    descriptions, task and task state, all read from the run's folder, so that new rows are converted and
+    encoded exactly as its training rows were."""
+
+    def __init__(self, files: Any, cache_dir: Path) -> None:
+        from core import tasks
+        from core.artifacts import load_model, target_state
+        from core.data.table_encoding import TableEncoder
+
+        self.model, config, self.classes = load_model(files, cache_dir)
+        self.state = target_state(files)
+        self.task = tasks.of_run(config)
+        self.encoder = TableEncoder.from_dict(self.model.inputs)
+        self.columns: list[dict[str, Any]] = self.model.inputs["columns"]
+        self.target: str = self.model.inputs["target_column"]
+
+    def answers(self, typed: pd.DataFrame) -> np.ndarray:
+        """Probabilities [n, classes] or values [n] for typed rows (`columns.typed`)."""
+        import torch
+
+        encoded = self.encoder.transform(typed)
+        with torch.no_grad():
+            logits = self.model(torch.from_numpy(encoded["numeric"]), torch.from_numpy(encoded["categorical"]))
+        return self.task.answers(logits, self.state)
+
+
+def rows(subject: TableSubject, read: Any) -> pd.DataFrame:
+    """One row per input row (`tables.RowsToPredict`): its file line (`row`), the input's own columns as
+    read (text, so zip codes keep their leading zeros), then `predicted` (a class or a value), for
+    classification `confidence` and every class's probability, and `error`: why a row could not be used
+    (a value that is not a number in a numeric column), in which case it has no prediction; the others are
+    still predicted. Missing values and categories unseen in training are predicted (imputed, or the
+    "unknown" level), never an error."""
+    _check_count(len(read.typed))
+    usable = np.asarray([not problem for problem in read.problems], dtype=bool)
+    classifying = bool(subject.classes)
+    answers = subject.answers(read.typed[usable].reset_index(drop=True)) if usable.any() else None
+    width = len(subject.classes) if classifying else 0
+    full = np.full((len(usable), width) if classifying else len(usable), np.nan)
+    if answers is not None:
+        full[usable] = answers
+    inputs = {str(name): read.frame[name].fillna("").astype(str).tolist() for name in read.frame.columns}
+    if classifying:
+        table = _table("row", [str(line) for line in read.lines], full, subject.classes, list(read.problems),
+                       [None] * len(usable)).drop(columns="unlike_training")
+    else:
+        table = pd.DataFrame({"row": pd.Series([str(line) for line in read.lines], dtype="str"),
+                              "predicted": full, "error": pd.Series(list(read.problems), dtype="str")})
+    return pd.concat([table[["row"]], _beside(inputs, table.drop(columns="row"))], axis=1)
 
 
 def images(subject: Any, paths: Sequence[Path], names: Sequence[str] | None = None,

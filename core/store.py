@@ -134,6 +134,7 @@ class RunRecord:
             "status": self.status,
             "dataset_id": self.dataset_id,
             "modality": self.modality,
+            "task": self.config.get("task", "classification"),
             "backbone": self.backbone,
             "backend": self.backend,
             "device": self.device,

@@ -16,7 +16,7 @@ import threading
 import time
 import traceback
 
-from core import jobs, runs
+from core import jobs, runs, tasks
 from core.artifacts import RunFiles
 from core.config import TrainConfig
 from core.errors import GlassboxError
@@ -54,7 +54,7 @@ def main(run_id: str) -> int:
         reporter.log(f"worker {os.getpid()} started on {socket.gethostname()}")
         metrics = train(job, reporter)
         _finish(store, run_id, "completed", metrics=metrics)
-        reporter.log(f"completed: val accuracy {metrics['val_accuracy']:.3f}")
+        reporter.log(f"completed: {tasks.summary_line(tasks.of_run(job.config), metrics)}")
     except StopRequested:
         _finish(store, run_id, "cancelled")
         reporter.log("cancelled")

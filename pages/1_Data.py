@@ -1,8 +1,10 @@
-"""Data: add a dataset (a zip upload or the bundled sample), see what Glassbox made of it, delete it.
+"""Data: add a dataset (a zip upload, a CSV, an Excel or Parquet table, or a bundled sample), see what Glassbox
+made of it, delete it.
 
 Validation is the library's (`core.datasets.add`); this page only moves the upload onto the
-workspace's disk, asks the user about unusable files when the library finds some, and shows the
-dataset's info.
+workspace's disk, asks the user about unusable files when the library finds some, and hands the
+dataset to its modality's preview (`ui.views`), which may add it again with other choices (a table's
+target and column roles).
 """
 
 from __future__ import annotations
@@ -14,27 +16,35 @@ import pandas as pd
 import streamlit as st
 
 from core import datasets
-from core.config import TrainConfig
 from core.data import BadFilesError, modality
 from core.data.labels import MERGE_OPTION
-from core.data.reading import DELIMITER_NAMES
 from core.errors import GlassboxError
 from core.store import DatasetRecord
-from ui import charts, formatting, thumbnails
-from ui.errors import naming_once
+from ui import formatting, views
+from ui.errors import naming_once, user_errors
 from ui.shell import setup
 from ui.uploads import staged_file
 
 studio = setup("Data")
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
-# the bundled samples: button key -> (file, dataset name, button label, what it holds)
-SAMPLES = {
+# the bundled samples (sample_data/README.md has their sources and licences): button key -> (file, dataset name,
+# button label, what it holds, ingest options)
+SAMPLES: dict[str, tuple[str, str, str, str, dict[str, Any]]] = {
     "load_sample": ("digits.zip", "sample-digits", "Load sample: handwritten digits",
-                    "400 handwritten digits 0-9 (UCI, CC BY 4.0), 40 per class"),
+                    "400 handwritten digits 0-9 (UCI, CC BY 4.0), 40 per class", {}),
     "load_sample_text": ("drugreviews.csv", "sample-drug-reviews", "Load sample: drug reviews (text)",
-                         "888 Drugs.com patient reviews labelled positive or negative (UCI, CC BY 4.0)"),
+                         "888 Drugs.com patient reviews labelled positive or negative (UCI, CC BY 4.0)", {}),
+    "load_sample_penguins": ("penguins.csv", "sample-penguins", "Load sample: penguins (table)",
+                             "344 Palmer penguins: the species from island, bill, flipper, body mass and sex, with "
+                             "missing values (Horst, Hill and Gorman, CC0)", {"target": "species"}),
+    "load_sample_gapminder": ("gapminder.csv", "sample-gapminder", "Load sample: life expectancy (table, regression)",
+                              "1,704 country-years of Gapminder data: life expectancy from continent, country, year, "
+                              "population and GDP per head (Gapminder, CC BY 4.0)", {"target": "lifeExp"}),
 }
-MAX_CLASSES_SHOWN = 12
+UPLOAD_TYPES = ["zip", "csv", "tsv", "txt", "xlsx", "parquet"]
+# a table dataset keeps its upload as upload.<suffix> (`core.data.tables.UPLOAD`), so that other choices of target
+# and columns can be applied to it later
+STORED_UPLOAD = "upload.*"
 state = st.session_state
 
 
@@ -44,48 +54,56 @@ def _flash(kind: str, message: str) -> None:
 
 
 def _add(filename: str, data: bytes | None, *, source: Path | None = None, name: str | None = None,
-         drop_bad: bool = False) -> None:
+         drop_bad: bool = False, options: dict[str, Any] | None = None, kind: str | None = None,
+         label: str | None = None) -> None:
     """Add an upload (its bytes, staged to a temporary file) or a file on disk; report the outcome.
 
     Unusable files are not an error but a question: the upload is kept in the session until the
     user drops them or cancels. The same bytes as a stored dataset are not added again: the page offers
-    to open that one instead.
+    to open that one instead. `options` (a sample's, or choices made on a table) replace the page's
+    ingest options; `kind` names the modality (a stored upload added again keeps its dataset's); `label`
+    names the upload in messages when its file name would not say what it is (a stored upload).
     """
+    shown = label or filename
     state.pop("data_duplicate", None)
     try:
-        with st.spinner(f"Checking {filename}..."):
+        with st.spinner(f"Checking {shown}..."):
             if source is not None:
-                record = datasets.add(studio.ws, studio.store, source, name=name, drop_bad=drop_bad,
-                                      options=_ingest_options(columns=False))
+                record = datasets.add(studio.ws, studio.store, source, name=name, drop_bad=drop_bad, modality=kind,
+                                      options=options if options is not None else _ingest_options(columns=False))
             else:
                 assert data is not None
                 with staged_file(studio.ws.staging_dir, filename, data) as path:
                     record = datasets.add(studio.ws, studio.store, path, drop_bad=drop_bad,
                                           options=_ingest_options(columns=True))
     except datasets.DuplicateDatasetError as exc:
-        state["data_duplicate"] = (filename, exc.existing.id)
+        state["data_duplicate"] = (shown, exc.existing.id)
         return
     except BadFilesError as exc:
         state["pending_upload"] = {"filename": filename, "data": data, "source": source, "name": name,
-                                   "bad": exc.bad}
+                                   "options": options, "kind": kind, "bad": exc.bad}
         return
     except GlassboxError as exc:
-        _flash("error", f"{filename} was not added: {naming_once(str(exc), filename)}")
+        _flash("error", f"{shown} was not added: {naming_once(str(exc), filename)}")
         return
     state.pop("pending_upload", None)
     state["dataset_id"] = state["data_selected"] = record.id
+    spec = modality(record.modality)
     dropped = len(record.info.get("dropped", []))
-    note = f" ({dropped} unusable file(s) left out)" if dropped else ""
-    _flash("success", f"Added **{record.name}**: {record.info['num_items']} items in "
-                      f"{len(record.info['classes'])} classes{note}.")
+    note = f" ({dropped} unusable {'file(s)' if spec.items_are_files else 'row(s)'} left out)" if dropped else ""
+    classes = record.info.get("classes", [])
+    what = f"in {len(classes)} classes" if classes else f"predicting {record.info.get('target', 'a value')}"
+    _flash("success", f"Added **{record.name}**: {record.info['num_items']} items {what}{note}.")
 
 
 def _ingest_options(*, columns: bool) -> dict[str, Any]:
-    """The user's choices for ingest: merging similar labels and, for an uploaded CSV of texts
-    (`columns`), the columns they named (blank ones are suggested by the library)."""
+    """The user's choices for ingest: merging similar labels and, for an upload (`columns`), the columns they
+    named: a CSV of texts' text and label columns, a table's target and an Excel workbook's sheet (blank ones
+    are suggested by the library)."""
     options: dict[str, Any] = {MERGE_OPTION: True} if state.get("merge_similar_labels") else {}
     if columns:
-        names = {"text_column": state.get("csv_text_column", ""), "label_column": state.get("csv_label_column", "")}
+        names = {"text_column": state.get("csv_text_column", ""), "label_column": state.get("csv_label_column", ""),
+                 "target": state.get("table_target_column", ""), "sheet": state.get("table_sheet", "")}
         options.update({key: value.strip() for key, value in names.items() if value and value.strip()})
     return options
 
@@ -100,13 +118,20 @@ def _open(dataset_id: str) -> None:
 
 
 def _load_sample(key: str) -> None:
-    filename, name, label, _ = SAMPLES[key]
+    filename, name, _, _, options = SAMPLES[key]
     existing = [d for d in studio.store.list_datasets() if d.name == name]
     if existing:
         state["dataset_id"] = state["data_selected"] = existing[0].id
         _flash("info", f"The sample {name} is already loaded: selected below.")
         return
-    _add(filename, None, source=SAMPLE_DIR / filename, name=name)
+    _add(filename, None, source=SAMPLE_DIR / filename, name=name, options=options or None)
+
+
+def _readd(dataset: DatasetRecord, options: dict[str, Any]) -> None:
+    """Ask for `dataset`'s stored upload to be added again with `options`, on the rerun this starts: the add
+    selects the new dataset, which only a run that has not drawn the dataset picker yet may do."""
+    state["data_readd"] = (dataset.id, options)
+    st.rerun()
 
 
 st.title("Data")
@@ -114,13 +139,15 @@ st.markdown(
     "Upload a **zip of images with one folder per class** (`cats/001.jpg`, `dogs/002.png`, ...), or a zip with a "
     "`labels.csv` (columns `filename,label`). Every image is checked once on upload, so training never trips over a "
     "broken file. For text, upload a **CSV or TSV** with a text column and a label column: the encoding, "
-    "delimiter and columns are detected, and you can name the columns yourself."
+    "delimiter and columns are detected, and you can name the columns yourself. For a **table** (CSV, TSV, Excel "
+    "or Parquet: one row per item, a column to predict), every column's role is inferred and shown below, where "
+    "you can change it, and the target and task."
 )
 
 upload_col, sample_col = st.columns([3, 2], gap="large")
 with upload_col:
-    uploaded = st.file_uploader("Upload a zip of labelled images, or a CSV of texts",
-                                type=["zip", "csv", "tsv", "txt"], key="upload")
+    uploaded = st.file_uploader("Upload a zip of labelled images, a CSV of texts, or a table",
+                                type=UPLOAD_TYPES, key="upload")
     st.checkbox("Merge labels that differ only by case, spaces or accents", key="merge_similar_labels",
                 help="'Cat', 'cat' and 'cat ' become one class. Leave it off if they are different classes; "
                      "Glassbox names such labels after an upload either way.")
@@ -128,9 +155,14 @@ with upload_col:
         left, right = st.columns(2)
         left.text_input("Text column", key="csv_text_column", placeholder="suggested from the file")
         right.text_input("Label column", key="csv_label_column", placeholder="suggested from the file")
+    with st.expander("Target and sheet of a table (optional)"):
+        left, right = st.columns(2)
+        left.text_input("Target column", key="table_target_column", placeholder="suggested from the file",
+                        help="The column to predict; you can also change it after the upload.")
+        right.text_input("Excel sheet", key="table_sheet", placeholder="the sheet that holds the table")
 with sample_col:
     st.markdown("**No data at hand?**")
-    for key, (_, _, label, about) in SAMPLES.items():
+    for key, (_, _, label, about, _) in SAMPLES.items():
         st.button(label, key=key, icon=":material/download:", on_click=_load_sample, args=(key,), help=about)
 
 if uploaded is not None and uploaded.file_id != state.get("handled_upload"):
@@ -141,11 +173,23 @@ if uploaded is not None and uploaded.file_id != state.get("handled_upload"):
     # added twice
     _add(uploaded.name, uploaded.getvalue())
 
+readd = state.pop("data_readd", None)
+if readd is not None:
+    dataset_id, options = readd
+    record = studio.store.get_dataset(dataset_id)
+    stored = next(studio.ws.dataset_dir(dataset_id).glob(STORED_UPLOAD), None)
+    if stored is None:
+        _flash("error", f"{record.name} was added before its upload was kept: upload the file again to change it.")
+    else:
+        _add(stored.name, None, source=stored, name=record.name, options=options, kind=record.modality,
+             label=f"{record.name} with your choices")
+
 action = state.pop("pending_action", None)
 pending: dict[str, Any] | None = state.get("pending_upload")
 if pending is not None and action == "drop":
     state.pop("pending_upload", None)
-    _add(pending["filename"], pending["data"], source=pending["source"], name=pending["name"], drop_bad=True)
+    _add(pending["filename"], pending["data"], source=pending["source"], name=pending["name"], drop_bad=True,
+         options=pending.get("options"), kind=pending.get("kind"))
     pending = state.get("pending_upload")
 elif pending is not None and action == "cancel":
     state.pop("pending_upload", None)
@@ -195,6 +239,7 @@ st.dataframe(
                 "name": d.name,
                 "modality": d.modality,
                 "items": d.info.get("num_items", 0),
+                "task": d.info.get("task", modality(d.modality).tasks[0]),
                 "classes": len(d.info.get("classes", [])),
                 "created": formatting.timestamp(d.created_at),
                 "id": d.id,
@@ -212,76 +257,13 @@ selected_id = st.selectbox("Dataset to preview", list(by_id), key="data_selected
 state["dataset_id"] = selected_id
 dataset: DatasetRecord = by_id[selected_id]
 info = dataset.info
-dataset_dir = studio.ws.dataset_dir(dataset.id)
 
 
 # ---- preview ------------------------------------------------------------------------------------------
 
 st.subheader(f"Preview: {dataset.name}")
-classes: list[str] = info.get("classes", [])
-counts: dict[str, int] = info.get("counts", {})
-figures = st.columns(4)
-figures[0].metric("Items", info.get("num_items", 0))
-figures[1].metric("Classes", len(classes))
-figures[2].metric("Smallest class", min(counts.values()) if counts else 0)
-figures[3].metric("Files left out", len(info.get("dropped", [])))
-
-for problem in info.get("problems", []):
-    show = st.error if problem.get("level") == "error" else st.warning
-    show(problem.get("message", ""), icon=":material/warning:")
-
-chart_col, stats_col = st.columns([3, 2], gap="large")
-with chart_col:
-    st.plotly_chart(charts.class_counts(counts), key="class_counts")
-    if "length_histogram" in info:
-        st.plotly_chart(charts.length_histogram(info["length_histogram"], TrainConfig.max_length),
-                        key="length_histogram")
-with stats_col:
-    length = info.get("length", {})
-    if length:
-        st.markdown(f"**Text length ({length['unit']})**")
-        st.dataframe(pd.DataFrame([{k: length.get(k) for k in ("min", "median", "p95", "max")}]), hide_index=True,
-                     placeholder=formatting.MISSING)
-        if length.get("tokenizer"):
-            st.caption(f"Tokens of {length['tokenizer']}'s tokenizer, [CLS] and [SEP] included; other backbones "
-                       f"split words a little differently. Median {length['words_median']:.0f} words.")
-    if "encoding" in info:
-        st.caption(f"Read as {info['encoding']}, delimiter: {DELIMITER_NAMES.get(info['delimiter'], info['delimiter'])}"
-                   f"; texts from column **{info['text_column']}**, labels from **{info['label_column']}** "
-                   f"(columns: {', '.join(info.get('columns', []))}).")
-        for note in info.get("reading", []):
-            st.caption(note)
-    size = info.get("size", {})
-    if size:
-        st.markdown("**Image size (px)**")
-        st.dataframe(
-            pd.DataFrame(
-                [{"": axis, **{k: size[axis].get(k) for k in ("min", "median", "max")}}
-                 for axis in ("width", "height") if axis in size]
-            ),
-            hide_index=True, placeholder=formatting.MISSING,
-        )
-    modes = info.get("modes", {})
-    if modes:
-        st.markdown("**Colour modes**")
-        st.dataframe(pd.DataFrame([{"mode": m, "images": n} for m, n in modes.items()]), hide_index=True)
-    layout = f"Layout: {info['layout']} · " if "layout" in info else ""
-    st.caption(f"{layout}Added {formatting.timestamp(dataset.created_at)} · id `{dataset.id}`")
-
-samples: dict[str, list[str]] = info.get("samples", {})
-if samples:
-    st.markdown("**Samples per class**")
-    shown_classes = classes
-    if len(classes) > MAX_CLASSES_SHOWN:
-        shown_classes = st.multiselect("Classes to show", classes, default=classes[:MAX_CLASSES_SHOWN],
-                                       key=f"sample_classes-{dataset.id}")
-    for name in shown_classes:
-        st.caption(f"**{name}** · {counts.get(name, 0)} items")
-        if modality(dataset.modality).shows_items_as == "thumbnails":
-            thumbnails.grid([dataset_dir / rel for rel in samples.get(name, [])])
-        else:
-            for text in samples.get(name, []):
-                st.text(text if len(text) <= 400 else text[:400] + "…")
+with user_errors("Cannot show this dataset: "):
+    views.view(views.of(dataset.modality).dataset)(studio, dataset, lambda options: _readd(dataset, options))
 
 
 # ---- delete -------------------------------------------------------------------------------------------

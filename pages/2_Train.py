@@ -12,12 +12,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import data, device, runs
+from core import data, device, runs, tasks
 from core.config import AUGMENTATIONS, CLASS_WEIGHTS, OPTIMIZERS, PRECISIONS, TrainConfig
 from core.errors import GlassboxError
 from core.models import BackboneInfo, family
 from core.training.presets import apply, presets
-from ui import formatting
+from ui import formatting, views
 from ui.baselines import IMBALANCE_RATIO
 from ui.errors import user_errors
 from ui.shell import setup
@@ -38,14 +38,6 @@ MODE_HELP = {
     "full": "Every layer adapts: the most accurate with enough data, the slowest, best on a GPU.",
 }
 WEIGHT_TYPES = ["safetensors", "pth", "pt", "bin"]
-TYPED_BACKBONE = {
-    "images": dict(label="...or any timm model name", placeholder="e.g. resnet34 or efficientnet_b0.ra_in1k",
-                   help="Overrides the list when filled in. A tag after the dot picks specific weights."),
-    "text": dict(label="...or any Hugging Face model id or local folder",
-                 placeholder="e.g. bert-base-cased or /models/my-finetuned-bert",
-                 help="Overrides the list when filled in. From the local Hugging Face cache, a folder written by "
-                      "save_pretrained, or the hub when it can be reached; the model's own code never runs."),
-}
 WEIGHT_SOURCES = {
     "pip package": "ships with Glassbox (pip package)",
     "local cache": "downloaded before (local cache)",
@@ -81,13 +73,22 @@ st.subheader("1 · Dataset")
 dataset_id = st.selectbox(
     "Dataset", ids, index=ids.index(state["dataset_id"]) if state.get("dataset_id") in by_id else 0,
     format_func=lambda i: f"{by_id[i].name} · {by_id[i].info.get('num_items', 0)} items, "
-                          f"{len(by_id[i].info.get('classes', []))} classes",
+                          + (f"{len(by_id[i].info['classes'])} classes" if by_id[i].info.get("classes")
+                             else f"{by_id[i].info.get('task', '')} of {by_id[i].info.get('target', '')}"),
 )
 state["dataset_id"] = dataset_id
 dataset = by_id[dataset_id]
 modality = dataset.modality
 spec = data.modality(modality)  # the registered Modality: its nouns and the settings its runs read
 noun = spec.noun
+task = tasks.task(dataset.info.get("task", spec.tasks[0]))
+choices = presets(modality)
+titles = {p.name: p.title for p in choices}
+# the preset chosen below, read first: a preset may name the backbone it trains (a table's MLP or ensemble), which
+# the backbone list then starts on, and whether it trains from scratch by design (no pretrained weights exist)
+current = state.get("preset") if state.get("preset") in titles else (choices[0].name if choices else "custom")
+preset_values = next((p.values for p in choices if p.name == current), {})
+from_scratch = preset_values.get("weights") == "none"
 
 # ---- 2. backbone --------------------------------------------------------------------------------------
 st.subheader("2 · Backbone")
@@ -111,9 +112,16 @@ if catalog:
         hide_index=True,
     )
 pick_col, typed_col = st.columns(2)
-picked = pick_col.selectbox("Backbone", [b.name for b in catalog], key=f"backbone_pick-{modality}",
-                            disabled=not catalog)
-typed = typed_col.text_input(**TYPED_BACKBONE[modality], key=f"backbone_typed-{modality}")
+names = [b.name for b in catalog]
+preset_backbone = preset_values.get("backbone")
+picked = pick_col.selectbox(
+    "Backbone", names, disabled=not catalog,
+    index=names.index(preset_backbone) if preset_backbone in names else 0,
+    key=f"backbone_pick-{modality}" + (f"-{current}" if preset_backbone else ""),
+    help="The preset's model to start with; choose another to try it with the same settings." if preset_backbone
+    else None)
+typed_field = views.of(modality).typed_backbone
+typed = typed_col.text_input(**typed_field, key=f"backbone_typed-{modality}") if typed_field else ""
 backbone_name = typed.strip() or picked
 info: BackboneInfo | None = None
 if backbone_name:
@@ -123,9 +131,13 @@ if backbone_name:
 # weights: "auto" (the best source the catalog named), "none" (scratch) or a user file's path
 weights: str | None = "auto"
 if info is not None:
-    st.caption(f"**{info.name}** · {formatting.params(info.params_m)} parameters · pretrained weights: "
-               f"{WEIGHT_SOURCES.get(info.weights, info.weights)}" + (f" · {info.note}" if info.note else ""))
-    if info.weights == "none":
+    weights_said = "" if from_scratch else \
+        f" · pretrained weights: {WEIGHT_SOURCES.get(info.weights, info.weights)}"
+    st.caption(f"**{info.name}** · {formatting.params(info.params_m)} parameters{weights_said}"
+               + (f" · {info.note}" if info.note else ""))
+    if from_scratch:
+        weights = "none"
+    elif info.weights == "none":
         st.warning(
             f"No pretrained weights for **{info.name}** here: none ship with Glassbox, none were downloaded "
             "before, and the model hub cannot be reached (or has none for it). Trained from scratch on "
@@ -151,21 +163,21 @@ if info is not None:
 
 # ---- 3. preset and transfer mode ----------------------------------------------------------------------
 st.subheader("3 · How to train")
-choices = presets(modality)
-titles = {p.name: p.title for p in choices}
 preset_name = "custom"
 if choices:
     preset_name = st.segmented_control("Preset", list(titles), format_func=titles.get, default=choices[0].name,
                                        required=True, key="preset") or choices[0].name
     st.caption(next(p.description for p in choices if p.name == preset_name))
 
-base = TrainConfig(dataset_id=dataset.id, backbone=backbone_name or "", modality=modality)
-seeded = apply(base, preset_name) if choices else base
-# the size the run will really use, which need not be the backbone's own
-unit = spec.input_size_unit
-native = f" (the backbone's own: {info.input_size} {unit})" if info is not None and info.input_size else ""
-st.caption(f"Input size with this preset: **{getattr(seeded, spec.input_size_setting)} {unit}**{native}; change it "
-           "under *Advanced settings*.")
+base = TrainConfig(dataset_id=dataset.id, backbone=backbone_name or "", modality=modality, task=task.name)
+# the backbone chosen above wins over the one a preset names, which only set where the list started
+seeded = apply(base, preset_name).updated(backbone=base.backbone) if choices else base
+if spec.input_size_setting:
+    # the size the run will really use, which need not be the backbone's own
+    unit = spec.input_size_unit
+    native = f" (the backbone's own: {info.input_size} {unit})" if info is not None and info.input_size else ""
+    st.caption(f"Input size with this preset: **{getattr(seeded, spec.input_size_setting)} {unit}**{native}; change "
+               "it under *Advanced settings*.")
 counts: dict[str, int] = dataset.info.get("counts", {})
 if len(counts) > 1 and max(counts.values()) >= IMBALANCE_RATIO * min(counts.values()):
     big, small = max(counts, key=counts.__getitem__), min(counts, key=counts.__getitem__)
@@ -173,9 +185,13 @@ if len(counts) > 1 and max(counts.values()) >= IMBALANCE_RATIO * min(counts.valu
             f"will flatter a model that favours {big!r} (the run shows what always answering it scores); class "
             "weights *balanced* under *Advanced settings* make every class count as much in training.",
             icon=":material/balance:")
-mode = st.radio("Transfer learning", list(MODE_LABELS), format_func=MODE_LABELS.get,
-                index=list(MODE_LABELS).index(seeded.mode), key=f"mode-{preset_name}",
-                captions=[MODE_HELP[m] for m in MODE_LABELS])
+mode = seeded.mode
+if from_scratch:
+    st.caption(f"The network is trained from scratch on your {noun}: there is no pretrained model to transfer.")
+else:
+    mode = st.radio("Transfer learning", list(MODE_LABELS), format_func=MODE_LABELS.get,
+                    index=list(MODE_LABELS).index(seeded.mode), key=f"mode-{preset_name}",
+                    captions=[MODE_HELP[m] for m in MODE_LABELS])
 
 
 # ---- advanced: every other TrainConfig field, starting from the preset ----------------------------------
@@ -251,11 +267,11 @@ if info is not None and weights is not None:
 if config is not None:
     st.markdown(
         f"**{config.backbone}** on **{dataset.name}** · {titles.get(preset_name, preset_name)} · "
-        f"{MODE_LABELS[config.mode].lower()} · {config.epochs} epoch(s)"
-        + f" at {getattr(config, spec.input_size_setting)} {spec.input_size_unit}"
-        + f" · device {config.device}"
+        + ("" if from_scratch else f"{MODE_LABELS[config.mode].lower()} · ") + f"{config.epochs} epoch(s)"
+        + (f" at {getattr(config, spec.input_size_setting)} {spec.input_size_unit}" if spec.input_size_setting else "")
+        + f" · device {config.device} · {task.title.lower()}"
         + (f" · class weights {config.class_weights}" if config.class_weights != "none" else "")
-        + (" · **from scratch**" if config.weights == "none" else "")
+        + (" · **from scratch**" if config.weights == "none" and not from_scratch else "")
     )
 if config is not None and config.weights == "none" and config.mode != "full":
     st.warning("From scratch, the backbone starts random: keeping it (partly) frozen keeps it random. "

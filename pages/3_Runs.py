@@ -14,8 +14,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import jobs, runs
+from core import jobs, runs, tasks
 from core.store import RunRecord
+from core.tasks import Metric
 from core.training import presets
 from ui import baselines, charts, formatting
 from ui.errors import user_errors
@@ -25,8 +26,6 @@ from ui.status import CANCELLABLE, RESUMABLE, badge, is_live
 studio = setup("Runs")
 state = st.session_state
 REFRESH_S = 2.0
-# final metrics a finished run records, in the order they are shown
-FINAL = (("val_accuracy", "Val accuracy", True), ("val_macro_f1", "Macro F1", True), ("val_loss", "Val loss", False))
 
 st.title("Runs")
 
@@ -49,15 +48,28 @@ dataset_names = {d.id: d.name for d in studio.store.list_datasets()}
 by_id = {r.id: r for r in all_runs}
 
 
-def _val_accuracy(run: RunRecord) -> float | None:
-    """The best epoch's figure, which the worker records after every epoch whatever ends the run; for a
-    run recorded before it did, its latest epoch's."""
-    if "val_accuracy" in run.metrics:
-        return float(run.metrics["val_accuracy"])
+def _headline(run: RunRecord) -> Metric:
+    """The figure a run is judged by: its task's first (accuracy, R²)."""
+    return tasks.of_run(run.config).metrics_shown[0]
+
+
+def _val_score(run: RunRecord) -> float | None:
+    """The best epoch's headline figure, which the worker records after every epoch whatever ends the run; for
+    a run recorded before it did, its latest epoch's."""
+    name = f"val_{_headline(run).key}"
+    if run.metrics.get(name) is not None:
+        return float(run.metrics[name])
     if run.epoch > 0:
-        rows = studio.store.metrics(run.id, ["val_accuracy"])
+        rows = studio.store.metrics(run.id, [name])
         return float(rows[-1]["value"]) if rows else None
     return None
+
+
+def _scores(run: RunRecord, headlines: list[Metric]) -> dict[str, str]:
+    """A column per headline figure of the runs listed ("val accuracy", "val R²"), filled for this run's own."""
+    own = _headline(run)
+    return {f"val {m.title}": formatting.metric(m, _val_score(run)) if m == own else formatting.MISSING
+            for m in headlines}
 
 
 def _runs_table(refreshing: bool) -> None:
@@ -65,6 +77,7 @@ def _runs_table(refreshing: bool) -> None:
     current = _reconciled_runs() if refreshing else all_runs
     if refreshing and not any(is_live(r.status) for r in current):
         st.rerun()  # nothing left to watch: a full rerun drops the timer
+    headlines = list(dict.fromkeys(_headline(r) for r in current))
     st.dataframe(
         pd.DataFrame(
             [
@@ -74,7 +87,7 @@ def _runs_table(refreshing: bool) -> None:
                     "dataset": dataset_names.get(r.dataset_id, r.dataset_id),
                     "backbone": r.backbone,
                     "epoch": f"{r.epoch}/{r.total_epochs}",
-                    "val accuracy": formatting.percent(_val_accuracy(r)),
+                    **_scores(r, headlines),
                     "created": formatting.timestamp(r.created_at),
                 }
                 for r in current
@@ -123,12 +136,12 @@ def _progress(run: RunRecord) -> None:
 
 
 def _final(run: RunRecord) -> None:
-    """The best epoch's metrics, whatever ended the run (the worker records them after every epoch)."""
-    cols = st.columns(len(FINAL) + 1)
-    for col, (key, label, is_fraction) in zip(cols, FINAL, strict=False):
-        value = run.metrics.get(key)
-        text = "—" if value is None else formatting.percent(value) if is_fraction else f"{value:.4f}"
-        col.metric(label, text)
+    """The best epoch's figures of the run's task (`Task.metrics_shown`), whatever ended the run (the worker
+    records them after every epoch)."""
+    shown = tasks.of_run(run.config).metrics_shown
+    cols = st.columns(len(shown) + 1)
+    for col, metric in zip(cols, shown, strict=False):
+        col.metric(f"Val {metric.title}", formatting.metric(metric, run.metrics.get(f"val_{metric.key}")))
     cols[-1].metric("Best epoch", run.metrics["best_epoch"])
     if run.status != "completed":
         st.caption(f"Metrics of epoch {run.metrics['best_epoch']}, the best of the {run.epoch} epoch(s) this "
@@ -182,7 +195,9 @@ def _live_view(run_id: str, refreshing: bool) -> None:
 
     rows = studio.store.metrics(run.id)
     if rows:
-        st.plotly_chart(charts.training_curves(rows), key=f"curves-{run.id}")
+        headline = _headline(run)
+        st.plotly_chart(charts.training_curves(rows, headline.key, headline.title, headline.percent),
+                        key=f"curves-{run.id}")
     elif is_live(run.status):
         st.caption("Curves appear after the first training steps.")
 
@@ -231,11 +246,15 @@ _names = {i: _run_name(r) for i, r in by_id.items()}
 run_labels = {i: n if list(_names.values()).count(n) == 1 else f"{n} · {i}" for i, n in _names.items()}
 chosen = st.multiselect("Runs to compare", list(by_id), key="compare", format_func=run_labels.__getitem__)
 if chosen:
-    series = {
-        run_labels[i]: [(int(r["epoch"]), float(r["value"])) for r in studio.store.metrics(i, ["val_accuracy"])]
-        for i in chosen
-    }
-    st.plotly_chart(charts.val_accuracy_overlay(series), key="compare_chart")
+    # one chart per headline figure: runs that predict classes and runs that predict values are judged apart
+    for headline in dict.fromkeys(_headline(by_id[i]) for i in chosen):
+        series = {
+            run_labels[i]: [(int(r["epoch"]), float(r["value"]))
+                            for r in studio.store.metrics(i, [f"val_{headline.key}"]) if r["value"] is not None]
+            for i in chosen if _headline(by_id[i]) == headline
+        }
+        st.plotly_chart(charts.metric_overlay(series, headline.title, headline.percent),
+                        key=f"compare_chart-{headline.key}")
     configs = {i: by_id[i].config for i in chosen}
     keys = sorted({k for c in configs.values() for k in c})
     differing = [k for k in keys if len({_config_value(c.get(k)) for c in configs.values()}) > 1]
@@ -243,21 +262,22 @@ if chosen:
     for i in chosen:
         run_i = by_id[i]
         # results first, then the settings that explain them
+        second = tasks.of_run(run_i.config).metrics_shown[1]
         row: dict[str, Any] = {
             "run": i,
             "status": run_i.status,
-            "val accuracy": formatting.percent(_val_accuracy(run_i)),
-            "macro F1": formatting.percent(run_i.metrics.get("val_macro_f1")),
+            **_scores(run_i, list(dict.fromkeys(_headline(by_id[c]) for c in chosen))),
+            second.title: formatting.metric(second, run_i.metrics.get(f"val_{second.key}")),
             "best epoch": str(run_i.metrics.get("best_epoch", "—")),
         }
         for k in differing:
             value = configs[i].get(k)
             row[k] = dataset_names.get(value, value) if k == "dataset_id" else _config_value(value)
         table.append(row)
-    st.dataframe(pd.DataFrame(table), hide_index=True)
+    st.dataframe(pd.DataFrame(table), hide_index=True, placeholder=formatting.MISSING)
     if len(chosen) > 1 and not differing:
         st.caption("These runs share every setting.")
     elif len(chosen) > 1:
         st.caption("Only the settings that differ between these runs are shown.")
 else:
-    st.caption("Pick two or more runs to overlay their validation accuracy and see which settings differ.")
+    st.caption("Pick two or more runs to overlay their validation scores and see which settings differ.")

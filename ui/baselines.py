@@ -1,5 +1,6 @@
-"""A run beside its baselines (`core.baselines`): what always answering the largest class scores, what a
-classical method scores on the same split, and a plain verdict, for the Runs and Evaluate pages.
+"""A run beside its baselines (`core.baselines`): what always answering the largest class (or the training mean)
+scores, what a classical method and the blend of both score on the same split, and a plain verdict, for the Runs
+and Evaluate pages.
 
 A model at 77% looks good until one sees that always answering 'positive' scores 71% and that it finds
 under a third of the 'negative' items: the verdict says so, and offers the remedy (class weights).
@@ -13,87 +14,106 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core import tasks
 from core.artifacts import RunFiles
-from core.baselines import title
+from core.baselines import BLEND, title
 from core.errors import GlassboxError
 from core.store import RunRecord
+from core.tasks import Metric, Task
 from ui import formatting, run_picker
 from ui.shell import Studio
 
 # a model that removes under this share of the majority baseline's errors is "barely better" than it
 BARELY = 0.25
-# within this many accuracy points of a classical baseline, a model is "about as good as" it
+# within this much of a classical baseline's headline figure (a point of accuracy, 0.01 of R²), a model is
+# "about as good as" it
 ABOUT = 0.01
 # classes are imbalanced when the largest has this many times the validation items of the smallest:
 # accuracy then flatters a model that favours the large class
 IMBALANCE_RATIO = 1.5
+# figures a classifier's table also shows when its rows have them, beside its task's own
+_MORE = (Metric("balanced_accuracy", "balanced accuracy", percent=True), Metric("roc_auc", "ROC-AUC"),
+         Metric("pr_auc", "PR-AUC"))
 _ICONS = {"success": ":material/check_circle:", "warning": ":material/warning:", "info": ":material/info:"}
 
 
 def show(studio: Studio, run: RunRecord) -> None:
-    """The run's accuracy, balanced accuracy and macro F1 beside each baseline's, and the verdict;
-    nothing for a run trained before baselines were computed."""
+    """The run's figures beside each baseline's (its task's: accuracy, balanced accuracy and macro F1, or R², MAE
+    and RMSE), and the verdict; nothing for a run trained before baselines were computed."""
     found: dict[str, dict[str, Any]] = run.metrics.get("baselines") or {}
     if not found:
         return
+    task = tasks.of_run(run.config)
     try:
         report: dict[str, Any] | None = run_picker.report(RunFiles(studio.ws.run_dir(run.id)))
     except GlassboxError:  # predictions gone: the stored figures still stand, without per-class recall
         report = None
+    if report is not None and "per_class" not in report:  # values rather than classes: no recall to name
+        report = None
     st.markdown("**Against simple baselines** (same validation split)")
-    st.dataframe(table(run.metrics, found), hide_index=True)
-    for level, message in verdict(run.metrics, found, report, run.config.get("class_weights", "none")):
+    st.dataframe(table(run.metrics, found, task), hide_index=True)
+    for level, message in verdict(run.metrics, found, report, run.config.get("class_weights", "none"), task):
         getattr(st, level)(message, icon=_ICONS[level])
 
 
-def table(metrics: dict[str, Any], found: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    """One row for the model and one per baseline: accuracy, balanced accuracy and macro F1 as percentages."""
-    rows = [("This model", {"accuracy": metrics.get("val_accuracy"),
-                            "balanced_accuracy": metrics.get("val_balanced_accuracy"),
-                            "macro_f1": metrics.get("val_macro_f1")})]
+def table(metrics: dict[str, Any], found: dict[str, dict[str, Any]], task: Task | None = None) -> pd.DataFrame:
+    """One row for the model and one per baseline (the blend of both included): every figure of the task that a
+    row has (a baseline has no loss), and `_MORE` ones (balanced accuracy, ROC-AUC...) when a row has them."""
+    task = task or tasks.of_run({})
+    rows = [("This model", {key[len("val_"):]: value for key, value in metrics.items() if key.startswith("val_")})]
     rows += [(title(name, values), values) for name, values in found.items()]
-    return pd.DataFrame([
-        {"": label, "accuracy": formatting.percent(values.get("accuracy")),
-         "balanced accuracy": formatting.percent(values.get("balanced_accuracy")),
-         "macro F1": formatting.percent(values.get("macro_f1"))}
-        for label, values in rows
-    ])
+    candidates = [*task.metrics_shown, *(m for m in _MORE if m.key not in {s.key for s in task.metrics_shown})]
+    columns = [m for m in candidates if any(values.get(m.key) is not None for _, values in rows[1:])]
+    return pd.DataFrame([{"": label, **{m.title: formatting.metric(m, values.get(m.key)) for m in columns}}
+                         for label, values in rows])
 
 
 def verdict(metrics: dict[str, Any], found: dict[str, dict[str, Any]], report: dict[str, Any] | None,
-            class_weights: str = "none") -> list[tuple[str, str]]:
+            class_weights: str = "none", task: Task | None = None) -> list[tuple[str, str]]:
     """(level, message) pairs, level being a Streamlit alert ("success", "warning", "info"): the model
-    against always answering the largest class (with the recall of its weakest class when it is barely
-    better), against each classical baseline, and, when classes are imbalanced, that accuracy flatters
-    it and what to do (class weights, unless the run used them)."""
-    accuracy = float(metrics["val_accuracy"])
-    majority = found["majority"]
-    share, largest = float(majority["accuracy"]), majority["class"]
-    always = f"always answering {largest!r} ({formatting.percent(share)})"
-    gain = (accuracy - share) / (1 - share) if share < 1 else 0.0
-    if accuracy <= share:
-        said = [("warning", f"{formatting.percent(accuracy)} accuracy is no better than {always}.")]
+    against the task's trivial baseline (always answering the largest class, with the recall of its weakest
+    class when it is barely better; always answering the training mean), against each classical baseline and
+    the blend, by the task's headline figure (accuracy, R²), and, when classes are imbalanced, that accuracy
+    flatters it and what to do (class weights, unless the run used them)."""
+    task = task or tasks.of_run({})
+    headline = task.metrics_shown[0]
+    ours = float(metrics[f"val_{headline.key}"])
+    trivial = found[task.trivial_baseline]
+    theirs = float(trivial[headline.key])
+    named = title(task.trivial_baseline, trivial)
+    always = f"always answering {named[len('always '):]}" if named.startswith("always ") else named
+    always = f"{always} ({_figure(headline, theirs, alone=True)})"
+    best = 1.0 if headline.higher_is_better else 0.0  # accuracy and R² cannot beat 1
+    gain = (ours - theirs) / (best - theirs) if best != theirs else 0.0
+    mine = _figure(headline, ours)
+    if gain <= 0:
+        said = [("warning", f"{mine} is no better than {always}.")]
     elif gain < BARELY:
-        said = [("warning", f"{formatting.percent(accuracy)} accuracy is barely better than {always}.")]
+        said = [("warning", f"{mine} is barely better than {always}.")]
     else:
-        said = [("success", f"{formatting.percent(accuracy)} accuracy is well above {always}.")]
+        said = [("success", f"{mine} is well above {always}.")]
     weakest = _weakest_class(report) if report is not None else None
     if weakest is not None and said[0][0] == "warning":
         name, recall = weakest
         said[0] = ("warning", f"{said[0][1]} It finds only {formatting.percent(recall, 0)} of the {name!r} items "
                               f"(recall {recall:.2f}).")
+    sign = 1 if headline.higher_is_better else -1
     for name, values in found.items():
-        if name == "majority":
+        if name == task.trivial_baseline or values.get(headline.key) is None:
             continue
-        other = float(values["accuracy"])
-        scores = f"{title(name, values)} scores {formatting.percent(other)} on the same split"
-        if accuracy < other - ABOUT:
-            said.append(("warning", f"{scores}: more than this model."))
-        elif accuracy <= other + ABOUT:
+        other = float(values[headline.key])
+        label = title(name, values)
+        scores = f"{label[:1].upper()}{label[1:]} scores {_figure(headline, other, alone=True)} on the same split"
+        gap = _gap(headline, abs(ours - other))
+        if sign * (ours - other) < -ABOUT:
+            said.append(("warning", f"{scores}: {gap} better than this model."
+                         + (" Averaging the two answers beats each alone." if name == BLEND else "")))
+        elif sign * (ours - other) <= ABOUT:
             said.append(("info", f"{scores}: about as much as this model."))
         else:
-            said.append(("success", f"{scores}: this model does {(accuracy - other) * 100:.1f} points better."))
+            said.append(("success", f"{scores}: this model does {gap} better."))
     if report is not None and _imbalanced(report):
+        largest, share = trivial.get("class"), theirs
         balanced = metrics.get("val_balanced_accuracy", report.get("balanced_accuracy"))
         message = (f"Classes are imbalanced: {largest!r} is {formatting.percent(share)} of the validation items, "
                    f"so accuracy flatters a model that favours it; balanced accuracy "
@@ -103,6 +123,20 @@ def verdict(metrics: dict[str, Any], found: dict[str, dict[str, Any]], report: d
                         "`--class-weights balanced`) so that every class counts as much in training.")
         said.append(("info", message))
     return said
+
+
+def _figure(metric: Metric, value: float, alone: bool = False) -> str:
+    """'58.3% accuracy' or 'R² 0.812'; `alone`: the value only for a percentage ('50.0%'), as a comparison
+    in brackets reads."""
+    shown = formatting.metric(metric, value)
+    if metric.percent:
+        return shown if alone else f"{shown} {metric.title}"
+    return f"{metric.title} {shown}"
+
+
+def _gap(metric: Metric, difference: float) -> str:
+    """A difference of the headline figure in words: '1.2 points' of a percentage, '0.05 of R²' otherwise."""
+    return f"{difference * 100:.1f} points" if metric.percent else f"{difference:.2f} of {metric.title}"
 
 
 def _weakest_class(report: dict[str, Any]) -> tuple[str, float] | None:

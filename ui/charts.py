@@ -1,5 +1,5 @@
-"""Plotly figure builders for the pages: class balance, training curves, run comparison and the
-confusion matrix.
+"""Plotly figure builders for the pages: class balance, a target's values, training curves, run comparison, the
+confusion matrix and a regression's predicted-against-true and residual plots.
 
 They take plain data (dicts and lists read from the store or a run report) and return a figure, so a
 page only decides what to show, and a figure can be checked in a test without a browser.
@@ -15,9 +15,6 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-# the training metrics the worker logs per step, and the validation ones it logs per epoch
-STEP_METRICS = ("train_loss", "train_accuracy")
-EPOCH_METRICS = ("val_loss", "val_accuracy")
 _TRAIN_COLOUR = "#93c5fd"
 _VAL_COLOUR = "#2563eb"
 _MARGIN = dict(l=10, r=10, t=40, b=10)
@@ -32,6 +29,20 @@ def class_counts(counts: Mapping[str, int]) -> go.Figure:
                            text=[counts[n] for n in names], textposition="outside", cliponaxis=False))
     fig.update_layout(title="Items per class", xaxis_title="class", yaxis_title="items", height=320,
                       margin=_MARGIN, xaxis_type="category")
+    return fig
+
+
+def target_histogram(values: Sequence[float], target: str, summary: Mapping[str, float] | None = None) -> go.Figure:
+    """Rows per range of a regression target's values, with its mean and median marked (`summary`, the dataset's
+    `target_summary`): a skewed or clipped target shows at a glance."""
+    fig = go.Figure(go.Histogram(x=list(values), marker_color=_VAL_COLOUR, nbinsx=40,
+                                 hovertemplate=f"{target} %{{x}}: %{{y}} rows<extra></extra>"))
+    for name, dash in (("mean", "dash"), ("median", "dot")):
+        if summary and summary.get(name) is not None:
+            fig.add_vline(x=summary[name], line_dash=dash, line_color="#ea580c",
+                          annotation_text=f"{name} {summary[name]:.4g}", annotation_position="top right")
+    fig.update_layout(title=f"Values of {target}", xaxis_title=target, yaxis_title="rows", height=320,
+                      margin=_MARGIN, bargap=0.05)
     return fig
 
 
@@ -71,12 +82,17 @@ def _epochs(rows: Sequence[Mapping[str, Any]], name: str) -> list[int]:
     return [int(r["epoch"]) for r in rows if r["name"] == name]
 
 
-def training_curves(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
-    """Loss and accuracy side by side on one step axis: the noisy per-step training values, and the
-    per-epoch validation values placed at the step where their epoch ended (so over- or
-    under-fitting shows as the two lines parting)."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.08)
-    for col, (train_name, val_name) in enumerate(zip(STEP_METRICS, EPOCH_METRICS, strict=True), start=1):
+def training_curves(rows: Sequence[Mapping[str, Any]], score: str = "accuracy", title: str = "accuracy",
+                    percent: bool = True) -> go.Figure:
+    """Loss and the run's headline score (`score`, e.g. "accuracy" or "r2", titled `title`, read as a
+    percentage when `percent`) side by side on one step axis: the noisy per-step training values (the worker
+    logs `train_loss` and, for classification, `train_accuracy`), and the per-epoch validation values
+    (`val_loss`, `val_<score>`) placed at the step where their epoch ended (so over- or under-fitting shows
+    as the two lines parting)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", title[:1].upper() + title[1:]),
+                        horizontal_spacing=0.08)
+    for col, (train_name, val_name) in enumerate((("train_loss", "val_loss"), (f"train_{score}", f"val_{score}")),
+                                                 start=1):
         steps, values = _series(rows, train_name)
         fig.add_trace(
             go.Scatter(x=steps, y=values, mode="lines" if len(steps) > 1 else "markers", name="training (per step)",
@@ -97,13 +113,16 @@ def training_curves(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     # full tick values ("0.3", "2"): Plotly's default log ticks abbreviate to leading digits ("3", "2"),
     # which reads as if 2 and 20 were the same
     fig.update_yaxes(type="log", title_text="loss (log scale)", tickformat=".2~g", row=1, col=1)
-    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
+    if percent:
+        fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
     fig.update_layout(height=340, margin=_MARGIN, legend=dict(orientation="h", y=-0.2))
     return fig
 
 
-def val_accuracy_overlay(series: Mapping[str, Sequence[tuple[int, float]]]) -> go.Figure:
-    """Validation accuracy per epoch of several runs on one axis: {label: [(epoch, value), ...]}.
+def metric_overlay(series: Mapping[str, Sequence[tuple[int, float]]], title: str = "accuracy",
+                   percent: bool = True) -> go.Figure:
+    """A validation figure (`title`: accuracy, R²; a percentage when `percent`) per epoch of several runs on one
+    axis: {label: [(epoch, value), ...]}.
 
     Each run gets its own colour from a qualitative palette (cycled past ten runs), and the axis spans
     the epochs run, from 1, with about ten ticks at most."""
@@ -113,8 +132,8 @@ def val_accuracy_overlay(series: Mapping[str, Sequence[tuple[int, float]]]) -> g
         fig.add_trace(go.Scatter(x=[e for e, _ in points], y=[v for _, v in points], mode="lines+markers",
                                  name=label, line=dict(color=colour), marker=dict(color=colour)))
     last = max((e for points in series.values() for e, _ in points), default=1)
-    fig.update_layout(title="Validation accuracy per epoch", xaxis_title="epoch", yaxis_title="accuracy",
-                      yaxis=dict(tickformat=".0%", range=[0, 1.02]),
+    fig.update_layout(title=f"Validation {title} per epoch", xaxis_title="epoch", yaxis_title=title,
+                      yaxis=dict(tickformat=".0%", range=[0, 1.02]) if percent else dict(),
                       xaxis=dict(range=[0.5, last + 0.5], tick0=1, dtick=max(1, math.ceil(last / 10))), height=360,
                       margin=_MARGIN, legend=dict(orientation="h", y=-0.25))
     return fig
@@ -158,4 +177,49 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], classes: Sequence[str],
         height=min(900, max(360, 44 * n + 150)), margin=_MARGIN, clickmode="event+select", dragmode=False,
         plot_bgcolor="white",
     )
+    return fig
+
+
+# a scatter of more points than this is drawn with WebGL: SVG slows the browser on many thousands of markers
+_WEBGL_POINTS = 2000
+
+
+def _scatter(n: int) -> type[go.Scatter] | type[go.Scattergl]:
+    return go.Scattergl if n > _WEBGL_POINTS else go.Scatter
+
+
+def predicted_vs_true(truth: Sequence[float], predicted: Sequence[float], target: str,
+                      hover: Sequence[str] | None = None) -> go.Figure:
+    """Each validation item as a point (true value across, predicted up) with the diagonal where a perfect model's
+    points lie: a model that shrinks towards the mean shows as a cloud flatter than the line. `hover` names each
+    item (a row's values)."""
+    xs, ys = [float(v) for v in truth], [float(v) for v in predicted]
+    low, high = min(xs + ys, default=0.0), max(xs + ys, default=1.0)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[low, high], y=[low, high], mode="lines", name="perfect",
+                             line=dict(color="#9ca3af", dash="dash"), hoverinfo="skip"))
+    fig.add_trace(_scatter(len(xs))(
+        x=xs, y=ys, mode="markers", name="validation", marker=dict(color=_VAL_COLOUR, size=6, opacity=0.6),
+        text=list(hover) if hover is not None else None,
+        hovertemplate="true %{x:.4g}, predicted %{y:.4g}" + ("<br>%{text}" if hover is not None else "")
+        + "<extra></extra>"))
+    fig.update_layout(title=f"Predicted against true {target}", xaxis_title=f"true {target}",
+                      yaxis_title=f"predicted {target}", height=380, margin=_MARGIN, showlegend=False)
+    return fig
+
+
+def residuals(truth: Sequence[float], predicted: Sequence[float], target: str,
+              hover: Sequence[str] | None = None) -> go.Figure:
+    """The error of each validation item (predicted minus true) against its prediction, around a zero line: a
+    funnel or a curve says where the model misses systematically."""
+    xs = [float(v) for v in predicted]
+    errors = [float(p) - float(t) for p, t in zip(predicted, truth, strict=True)]
+    fig = go.Figure(_scatter(len(xs))(
+        x=xs, y=errors, mode="markers", marker=dict(color=_VAL_COLOUR, size=6, opacity=0.6),
+        text=list(hover) if hover is not None else None,
+        hovertemplate="predicted %{x:.4g}, error %{y:+.4g}" + ("<br>%{text}" if hover is not None else "")
+        + "<extra></extra>"))
+    fig.add_hline(y=0, line_dash="dash", line_color="#9ca3af")
+    fig.update_layout(title="Residuals (predicted minus true)", xaxis_title=f"predicted {target}",
+                      yaxis_title="error", height=380, margin=_MARGIN, showlegend=False)
     return fig

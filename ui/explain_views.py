@@ -1,5 +1,6 @@
 """Views of explanations: plotly figures (top-k predictions, a map over its picture, the map alone, the
-deletion/insertion curves beside a random map's, the words for and against a class), overlay thumbnails
+deletion/insertion curves beside a random map's, the words for and against a class, a table row's columns for and
+against its prediction, columns' importance in several models), overlay thumbnails
 for grids of many maps, and the loaded model that the Explain, Evaluate and Predict pages share between
 clicks.
 
@@ -10,6 +11,7 @@ decides what to show and a figure can be checked in a test without a browser.
 from __future__ import annotations
 
 import base64
+import html
 import io
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,8 +29,10 @@ from core.errors import GlassboxError
 from core.explain import Explainable, explain, load_subject, methods, rendering
 from core.explain.faithfulness import Faithfulness
 from core.explain.images import ImageModel
+from core.store import RunRecord
 from ui import formatting
 from ui.errors import user_errors
+from ui.shell import Studio
 
 _MARGIN = dict(l=4, r=4, t=36, b=4)
 _MAP_COLOUR = "#ea580c"
@@ -141,6 +145,54 @@ def word_bars(top: dict[str, list[tuple[str, float]]], target: str) -> go.Figure
     return fig
 
 
+def column_bars(attributions: dict[str, float], target: str, limit: int = 20) -> go.Figure:
+    """A table row's explanation: each source column's signed attribution as a bar, evidence for the explained
+    output (`target`: a class, or the predicted value) green and to the right, against it red and to the left,
+    the strongest at the top; beyond `limit` columns the weakest are left out (the title says how many)."""
+    ranked = sorted(attributions.items(), key=lambda item: -abs(item[1]))
+    shown = list(reversed(ranked[:limit]))  # plotly draws the first bar at the bottom
+    left_out = len(ranked) - len(shown)
+    fig = go.Figure(go.Bar(
+        x=[value for _, value in shown], y=[name for name, _ in shown], orientation="h",
+        marker_color=[_FOR_COLOUR if value >= 0 else _AGAINST_COLOUR for _, value in shown],
+        hovertemplate="%{y}: %{x:+.4g}<extra></extra>",
+    ))
+    title = f"Columns for and against {target}" + (f" (the {left_out} weakest left out)" if left_out else "")
+    fig.update_layout(title=title, xaxis_title="attribution", yaxis=dict(type="category"),
+                      height=90 + 26 * max(len(shown), 1), margin=dict(l=10, r=10, t=36, b=10))
+    return fig
+
+
+def importance_bars(importance: dict[str, dict[str, float]], limit: int = 20) -> go.Figure:
+    """Several models' importance per column side by side ({model: {column: share}}), the columns ordered by
+    the first model's, strongest at the top; beyond `limit` columns the weakest are left out."""
+    models = list(importance)
+    first = importance[models[0]] if models else {}
+    columns = list(reversed(sorted(first, key=lambda c: -first[c])[:limit]))
+    fig = go.Figure([go.Bar(x=[importance[m].get(c, 0.0) for c in columns], y=columns, orientation="h", name=m,
+                            marker_color=[_MAP_COLOUR, _RANDOM_COLOUR, "#2563eb"][k % 3],
+                            hovertemplate="%{y}: %{x:.1%}<extra>" + m + "</extra>")
+                     for k, m in enumerate(models)])
+    fig.update_layout(title="Share of each column in each model's decisions", barmode="group",
+                      xaxis=dict(title="share of the total", tickformat=".0%"), yaxis=dict(type="category"),
+                      height=110 + 22 * len(models) * max(len(columns), 1), margin=dict(l=10, r=10, t=36, b=10),
+                      legend=dict(orientation="h", y=-0.15))
+    return fig
+
+
+def columns_html(attributions: dict[str, float], k: int = 3) -> str:
+    """The `k` columns with the most evidence for the explained class and the `k` with the most against it, as
+    one line of coloured HTML: "for: flipper_length_mm +0.41, island +0.12 · against: bill_depth_mm -0.30"."""
+    def listed(pairs: list[tuple[str, float]], colour: str) -> str:
+        return ", ".join(f'<span style="color:{colour}">{html.escape(name)} {value:+.3g}</span>'
+                         for name, value in pairs) or "none"
+
+    ranked = sorted(attributions.items(), key=lambda item: -item[1])
+    supporting = [(n, v) for n, v in ranked if v > 0][:k]
+    opposing = [(n, v) for n, v in reversed(ranked) if v < 0][:k]
+    return f"for: {listed(supporting, _FOR_COLOUR)} · against: {listed(opposing, _AGAINST_COLOUR)}"
+
+
 def map_thumbnails(subject: ImageModel, paths: Sequence[Path], targets: Sequence[int],
                    method: str = "gradcam") -> tuple[str, list[bytes | None]]:
     """Overlay PNGs of one method's maps for several images (None for an image that cannot be read), and
@@ -159,6 +211,14 @@ def map_thumbnails(subject: ImageModel, paths: Sequence[Path], targets: Sequence
         result = explain(subject, inputs, target, method)
         thumbnails.append(overlay_png(subject.picture(inputs), result.attribution))
     return registry.get(method).title, thumbnails
+
+
+def image_mistakes(studio: Studio, run: RunRecord, subject: ImageModel, items: Sequence[int], refs: Sequence[str],
+                   predicted: Sequence[int]) -> tuple[str, list[bytes | None]]:
+    """Evaluate's explanation of mistaken images (`ui.views`): a Grad-CAM overlay PNG of the predicted class per
+    image (`refs`: paths under the run's dataset folder), and the method's title."""
+    dataset_dir = studio.ws.dataset_dir(run.dataset_id)
+    return map_thumbnails(subject, [dataset_dir / ref for ref in refs], list(predicted))
 
 
 def _square(fig: go.Figure, title: str, width: int, height: int) -> go.Figure:

@@ -8,6 +8,7 @@ keeps "3 min 20 s" from being "200.0s" on another page, and a probability "0.62"
 from __future__ import annotations
 
 import time
+from typing import Any
 
 _DASH = "—"
 MISSING = _DASH
@@ -67,3 +68,22 @@ def change(after_minus_before: float, subject: str = "it") -> str:
     if amount == probability(0.0):
         return f"leaves {subject} unchanged"
     return f"{'lowers' if after_minus_before < 0 else 'raises'} {subject} by {amount}"
+
+
+def amount(value: float | None) -> str:
+    """A value in a target's own units (an error, a prediction) to four significant figures, with thousands
+    separators from 10,000 on: '3.215', '0.0412', '25,310'; a dash when unknown."""
+    if value is None:
+        return _DASH
+    return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
+
+
+def metric(shown: Any, value: float | None) -> str:
+    """A task's figure (`core.tasks.Metric`) as people read it: a percentage ('91.2%'), an error in the target's
+    units (`amount`, for figures where lower is better: MAE, RMSE, loss) or a score to three decimals (R²,
+    ROC-AUC: '0.812'); a dash when the run has none."""
+    if value is None:
+        return _DASH
+    if shown.percent:
+        return percent(value)
+    return f"{value:.3f}" if shown.higher_is_better else amount(value)

@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import prediction
+from core import data, prediction
 from core.data.text import read_texts
 from core.explain.text import explain_text
 from core.training_stats import training_stats, unlike_training
@@ -43,7 +43,7 @@ def text(studio: Studio, picked: run_picker.Picked) -> None:
     with one:
         _one_text(subject, picked.run.id, stats)
     with many:
-        _csv_of_texts(studio, subject, picked.run.id, stats)
+        _csv_of_texts(studio, subject, picked.run.id, stats, data.modality(picked.run.modality).item_noun)
 
 
 def _staged_images(studio: Studio, uploads: list[Any], stack: ExitStack) -> tuple[list[Path], list[str]]:
@@ -103,7 +103,7 @@ def images(studio: Studio, picked: run_picker.Picked) -> None:
     for start in range(0, len(shown), 6):
         for column, (png, caption) in zip(st.columns(6), shown[start:start + 6], strict=False):
             column.image(png, caption=caption, width=thumbnails.SIZE + 32)
-    _table_and_download(table, picked.run.id, "images", subject.classes)
+    _table_and_download(table, picked.run.id, data.modality(picked.run.modality).noun, subject.classes)
     _maps_download(studio, subject, uploads, stored, picked.run.id)
 
 
@@ -162,7 +162,8 @@ def _one_text(subject: Any, run_id: str, stats: dict[str, Any] | None) -> None:
                  icon=":material/lightbulb:")
 
 
-def _csv_of_texts(studio: Studio, subject: Any, run_id: str, stats: dict[str, Any] | None) -> None:
+def _csv_of_texts(studio: Studio, subject: Any, run_id: str, stats: dict[str, Any] | None, item: str) -> None:
+    """A CSV of texts predicted as a table; `item` names one text, as its column in `prediction.texts` does."""
     state = st.session_state
     upload = st.file_uploader("CSV or TSV of texts, or a .txt file of one text per line", type=TEXT_TYPES,
                               key="predict_csv", help="A CSV or TSV needs a header row; its other columns (ids...) "
@@ -192,7 +193,7 @@ def _csv_of_texts(studio: Studio, subject: Any, run_id: str, stats: dict[str, An
     if cut:
         st.info(f"{cut} text(s) are longer than the model's max length: only their first tokens were read "
                 "(see the cut_off column).", icon=":material/content_cut:")
-    _unlike_warning(table, "text")
+    _unlike_warning(table, item)
     _table_and_download(table, run_id, "texts", subject.classes)
 
 

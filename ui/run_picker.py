@@ -12,7 +12,7 @@ leave out of the next run (`marks`, `mark_control`) are kept per dataset for the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -20,11 +20,11 @@ from typing import Any, NoReturn
 import numpy as np
 import streamlit as st
 
-from core import data
+from core import data, tasks
 from core.artifacts import RunFiles
 from core.evaluation import SHOWN, positions, run_report
 from core.store import RunRecord
-from ui import formatting
+from ui import formatting, views
 from ui.shell import Studio
 
 ALL_CLASSES = "All classes"
@@ -59,24 +59,27 @@ def pick_completed(studio: Studio, key: str, purpose: str) -> Picked:
         "Completed run", list(by_id), key=key,
         format_func=lambda i: f"{i} · {by_id[i].modality} · {by_id[i].backbone} on "
                               f"{names.get(by_id[i].dataset_id, by_id[i].dataset_id)}"
-                              f" · {formatting.percent(by_id[i].metrics.get('val_accuracy'))}",
+                              f" · {headline(by_id[i])}",
     )
     state["run_id"] = run_id
     return Picked(by_id[run_id], RunFiles(studio.ws.run_dir(run_id)))
 
 
-View = Callable[[Studio, Picked], None]
+def headline(run: RunRecord) -> str:
+    """A run's headline figure in words, its task's first (`Task.metrics_shown`): "accuracy 91.2%", "R² 0.812"."""
+    shown = tasks.of_run(run.config).metrics_shown[0]
+    return f"{shown.title} {formatting.metric(shown, run.metrics.get(f'val_{shown.key}'))}"
 
 
-def show_view(studio: Studio, key: str, purpose: str, views: Mapping[str, View]) -> None:
-    """Pick a completed run and hand it to the view for its modality (Explain and Predict have one per
-    modality), or say that its modality has none yet."""
+def show_view(studio: Studio, key: str, purpose: str, step: str) -> None:
+    """Pick a completed run and hand it to its modality's view for `step` ("explain" or "predict", a field of
+    `ui.views.ModalityViews`), or say that its modality has none yet."""
     picked = pick_completed(studio, key, purpose)
-    view = views.get(picked.run.modality)
-    if view is None:
+    path = getattr(views.of(picked.run.modality), step) if picked.run.modality in views.MODALITY_VIEWS else ""
+    if not path:
         st.info(f"This step is not available for {picked.run.modality} models yet.", icon=":material/info:")
     else:
-        view(studio, picked)
+        views.view(path)(studio, picked)
 
 
 def report(files: RunFiles) -> dict[str, Any]:
@@ -109,6 +112,12 @@ def requested(run_id: str) -> bool:
     return bool(request) and request["run"] == run_id
 
 
+def take_request(run_id: str) -> dict[str, Any] | None:
+    """The item another page asked Explain to open for this run (`open_in_explain`): {"position", "positions"},
+    handed over once; None when there is none."""
+    return st.session_state.pop(_REQUEST) if requested(run_id) else None
+
+
 def validation_positions(report: dict[str, Any], noun: str, shown_key: str, class_key: str, run_id: str,
                          item_key: str) -> list[int]:
     """Two select boxes (which outcomes, which true class) and the report positions they keep; an
@@ -116,8 +125,8 @@ def validation_positions(report: dict[str, Any], noun: str, shown_key: str, clas
     selected (`item_key`), and the items of its filter are offered instead until "Show all" is pressed."""
     state = st.session_state
     focus_key = f"explain_focus-{run_id}"
-    if requested(run_id):
-        request = state.pop(_REQUEST)
+    request = take_request(run_id)
+    if request is not None:
         state[item_key] = request["position"]
         state[shown_key], state[class_key] = "All", ALL_CLASSES
         if request["positions"] is None:

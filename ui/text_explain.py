@@ -13,8 +13,10 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from core import data
 from core.explain import ExplainOptions, methods
-from core.explain.text import TextModel, explain_text
+from core.explain.text import TextModel, explain_text, scored_words, to_html
+from core.store import RunRecord
 from ui import explain_views, formatting, run_picker
 from ui.errors import user_errors
 from ui.shell import Studio
@@ -68,7 +70,7 @@ def show(studio: Studio, picked: run_picker.Picked) -> None:
     )
     chart_col.plotly_chart(explain_views.top_k(probs, classes, TOP_K, highlight=target), key="explain_text_topk")
 
-    registry = methods("text")
+    registry = methods(picked.run.modality)
     st.subheader("Methods")
     chosen = st.multiselect("Methods", list(registry), default=["ig"], key=f"explain_text_methods-{run_id}",
                             format_func=lambda n: registry.get(n).title)
@@ -127,6 +129,14 @@ def show_result(result: dict[str, Any], key: str) -> None:
                       help="The same for k random words, averaged over 20 seeded draws.")
 
 
+def mistakes(studio: Studio, run: RunRecord, subject: TextModel, items: list[int], refs: list[str],
+             predicted: list[int]) -> tuple[str, list[str | None]]:
+    """Evaluate's explanation of mistaken texts (`ui.views`): each text (`refs`) as HTML, its words coloured by
+    Integrated Gradients for the class it was taken for, and the method's title."""
+    return "Integrated Gradients", [to_html(text, scored_words(subject, text, target)[0])
+                                    for text, target in zip(refs, predicted, strict=True)]
+
+
 def _validation_text(studio: Studio, picked: run_picker.Picked) -> tuple[str, int] | None:
     """A validation text picked through the outcome and class filters, and its true class."""
     report: dict[str, Any] | None = None
@@ -137,7 +147,8 @@ def _validation_text(studio: Studio, picked: run_picker.Picked) -> tuple[str, in
     if report is None or refs is None:
         return None
     key = f"explain_text_item-{picked.run.id}"
-    positions = run_picker.validation_positions(report, "text", "explain_text_filter", "explain_text_class",
+    noun = data.modality(picked.run.modality).item_noun
+    positions = run_picker.validation_positions(report, noun, "explain_text_filter", "explain_text_class",
                                                 picked.run.id, key)
     if not positions:
         return None
@@ -153,5 +164,5 @@ def _validation_text(studio: Studio, picked: run_picker.Picked) -> tuple[str, in
     text = refs[int(report["items"][position])]
     with st.container(border=True):
         st.text(text)
-    run_picker.mark_control(picked.run.dataset_id, int(report["items"][position]), "text")
+    run_picker.mark_control(picked.run.dataset_id, int(report["items"][position]), noun)
     return text, int(report["labels"][position])

@@ -178,6 +178,24 @@ def _read_split(dataset_dir: Path, items: list[str]) -> list[str]:
     return [row[1] for row in rows]
 
 
+class LabelledItems:
+    """What modalities whose items each carry one class label share (images, texts): the target is the
+    label, and nothing is fitted on the training split before a model reads the items."""
+
+    tasks: tuple[str, ...] = ("classification",)
+    channels_last = False
+
+    def targets(self, dataset_dir: Path, info: dict[str, Any]) -> np.ndarray:
+        return np.asarray(self.labels(dataset_dir, info), dtype=np.int64)  # type: ignore[attr-defined]
+
+    def fit_inputs(self, dataset_dir: Path, info: dict[str, Any], config: TrainConfig,
+                   split: Split) -> dict[str, Any] | None:
+        return None
+
+    def suspicious(self, metrics: dict[str, Any], task: str) -> str | None:
+        return None
+
+
 class Modality(Protocol):
     name: str  # registry key, e.g. "images"
     title: str  # shown in the UI
@@ -204,6 +222,12 @@ class Modality(Protocol):
     # the TrainConfig fields that only runs on this modality read, input size included, in the order
     # the Train page offers them: e.g. ("max_length",)
     settings: tuple[str, ...]
+    # the tasks its datasets may have (`core.tasks`); a dataset's own is `info["task"]` (else the first)
+    tasks: tuple[str, ...]
+    # whether its inputs are images, which convolutions read faster in channels-last memory layout
+    channels_last: bool
+    # the ingest `options` it understands, e.g. ("target", "task", ...) for tables
+    options: tuple[str, ...]
 
     def accepts(self, source: Path) -> bool:
         """Whether an upload (file or folder) looks like this modality's input."""
@@ -225,6 +249,19 @@ class Modality(Protocol):
 
     def labels(self, dataset_dir: Path, info: dict[str, Any]) -> list[int]:
         """Integer label per item, in the dataset's fixed item order (what the split is made on)."""
+
+    def targets(self, dataset_dir: Path, info: dict[str, Any]) -> np.ndarray:
+        """Every item's target in the dataset's item order: its class index (as `labels`) or its value."""
+
+    def fit_inputs(self, dataset_dir: Path, info: dict[str, Any], config: TrainConfig,
+                   split: Split) -> dict[str, Any] | None:
+        """Input preprocessing fitted on `split.train` only (a table's imputation, scaling and category
+        levels), JSON-able: kept with the run, given to the model family and applied identically at
+        prediction. None when the modality fits none (images and texts are read the same for every run)."""
+
+    def suspicious(self, metrics: dict[str, Any], task: str) -> str | None:
+        """A warning when a finished run's validation metrics are too good to be true for this kind of data
+        (a near-perfect score on a table usually means a column leaks the answer); None otherwise."""
 
     def fixed_inputs(self, config: TrainConfig) -> bool:
         """Whether training under `config` shows the model the same input for an item every epoch.

@@ -25,6 +25,7 @@ from core.data.archive import extract_zip
 from core.data.base import (
     MAX_LISTED,
     BadFilesError,
+    LabelledItems,
     Split,
     balance_warnings,
     item_labels,
@@ -53,10 +54,12 @@ _IMBALANCE = 5.0
 _TINY_SIDE = 16
 _SAMPLES = 8
 
-class ImagesModality:
+class ImagesModality(LabelledItems):
     name = "images"
     title = "Images"
     training_profile = "pixels"
+    channels_last = True
+    options = (labelling.MERGE_OPTION,)
     baselines: tuple[str, ...] = ()  # no classical image method is both cheap and worth beating yet
     noun = "images"
     item_noun = "image"

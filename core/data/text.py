@@ -31,6 +31,7 @@ from core.data import MODALITIES, reading
 from core.data import labels as labelling
 from core.data.base import (
     BadFilesError,
+    LabelledItems,
     Split,
     balance_warnings,
     item_labels,
@@ -68,7 +69,7 @@ _TOKENISE_CHUNK = 2000
 _HISTOGRAM_BINS = 20
 _PREVIEW_ROWS = 5
 _OPTIONS = ("text_column", "label_column", labelling.MERGE_OPTION)
-_TEXT_NAMES = frozenset({
+TEXT_NAMES = frozenset({
     "text", "texts", "review", "reviews", "sentence", "content", "comment", "comments", "message", "body",
     "document", "doc", "tweet", "description", "utterance", "question", "abstract", "summary", "post",
 })
@@ -87,11 +88,12 @@ class BadRowsError(BadFilesError):
     noun = "row"
 
 
-class TextModality:
+class TextModality(LabelledItems):
     name = "text"
     title = "Text"
     training_profile = "scripts"
     baselines = ("tfidf_logreg",)
+    options = _OPTIONS
     noun = "texts"
     item_noun = "text"
     search_hint = "a word"
@@ -322,7 +324,7 @@ def _suggest(
     stats = {col: _column_stats(table, i) for i, col in enumerate(table.columns)}
     if text_col is None:
         candidates = [c for c in table.columns if c != label_col]
-        text_col = max(candidates, key=lambda c: (_named(c, _TEXT_NAMES) and stats[c].words >= 1, stats[c].words))
+        text_col = max(candidates, key=lambda c: (_named(c, TEXT_NAMES) and stats[c].words >= 1, stats[c].words))
     if label_col is None:
         # a column named like a label is offered even when its values do not fit: ingest then says why
         candidates = [c for c in table.columns

@@ -38,9 +38,12 @@ class BackboneFamily(Protocol):
     def describe(self, name: str) -> BackboneInfo:
         """Any backbone name a user types; GlassboxError when the family does not know it."""
 
-    def create(self, config: TrainConfig, num_classes: int, cache_dir: Path) -> nn.Module:
-        """A model with a fresh `num_classes` head, pretrained per `config.weights`
-        ("auto": best local source then the hub; "none": from scratch; else a weights file path).
+    def create(self, config: TrainConfig, num_classes: int, cache_dir: Path,
+               inputs: dict[str, Any] | None = None) -> nn.Module:
+        """A model with a fresh head of `num_classes` outputs (1 for regression), pretrained per
+        `config.weights` ("auto": best local source then the hub; "none": from scratch; else a weights file
+        path). `inputs` is the run's fitted input preprocessing (`Modality.fit_inputs`), which sizes a
+        table's input layer; families whose input is fixed ignore it.
         GlassboxError, naming the way out (train from scratch, upload weights), when none is found."""
 
     def param_groups(self, model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
@@ -62,8 +65,9 @@ def family(modality: str) -> BackboneFamily:
     return FAMILIES.get(modality)
 
 
-def create_model(config: TrainConfig, num_classes: int, cache_dir: Path) -> nn.Module:
-    return family(config.modality).create(config, num_classes, cache_dir)
+def create_model(config: TrainConfig, num_classes: int, cache_dir: Path,
+                 inputs: dict[str, Any] | None = None) -> nn.Module:
+    return family(config.modality).create(config, num_classes, cache_dir, inputs)
 
 
 def param_groups(
@@ -118,4 +122,4 @@ def _skips_decay(name: str, param: nn.Parameter, no_decay: set[str]) -> bool:
 
 def _load_families() -> None:
     # imported for their registration side effect; kept lazy so listing runs is not slowed by timm
-    from core.models import text, vision  # noqa: F401
+    from core.models import tabular, text, vision  # noqa: F401

@@ -109,7 +109,8 @@ class TransformersFamily:
             raise GlassboxError(_not_found(name))
         return self._info(name, location)
 
-    def create(self, config: TrainConfig, num_classes: int, cache_dir: Path) -> nn.Module:
+    def create(self, config: TrainConfig, num_classes: int, cache_dir: Path,
+               inputs: dict[str, Any] | None = None) -> nn.Module:
         """`config.weights`: "auto" loads the pretrained encoder; "none" builds it from its config with
         random weights (still needing the config and tokenizer, from the same sources); a file path
         loads a state dict, such as a previous Glassbox run's model.safetensors, over a random start.

@@ -56,7 +56,8 @@ class TimmFamily:
         _check_known(name)
         return _info(name, _CURATED.get(name, ""))
 
-    def create(self, config: TrainConfig, num_classes: int, cache_dir: Path) -> nn.Module:
+    def create(self, config: TrainConfig, num_classes: int, cache_dir: Path,
+               inputs: dict[str, Any] | None = None) -> nn.Module:
         _check_known(config.backbone)
         source = weights.resolve(config.backbone, config.weights)
         return weights.build(

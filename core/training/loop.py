@@ -20,14 +20,13 @@ from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from core import baselines, data, device, evaluation, models
+from core import baselines, data, device, models, tasks
 from core.artifacts import RunFiles, save_preprocessing
 from core.config import TrainConfig
 from core.data import Split
 from core.models import weights
 from core.training import checkpointing
 from core.training.checkpointing import Progress
-from core.training.class_weights import class_weights
 from core.training.reporting import Reporter
 from core.training_stats import save_training_stats
 
@@ -55,23 +54,27 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
     choice = device.select(cfg.device, cfg.precision)
     modality = data.modality(cfg.modality)
     family = models.family(cfg.modality)
-    classes: list[str] = job.dataset_info["classes"]
+    task = tasks.of_run(cfg)
 
-    model = family.create(cfg, len(classes), job.cache_dir)
-    source = weights.source_of(model)
-    reporter.log(f"weights: {source.description if source else 'random initialisation'}")
     split = data.split_for(modality, job.dataset_dir, job.dataset_info, cfg)
     reporter.log(f"split: {len(split.train)} training, {len(split.val)} validation"
                  + (f", {len(split.test)} test" if split.test else "") + f" items ({_SPLIT_SOURCES[split.source]})")
-    found = baselines.compute(modality, job.dataset_dir, job.dataset_info, split)
-    reporter.log(baselines.describe(found))
+    targets = np.asarray(modality.targets(job.dataset_dir, job.dataset_info))
+    state = task.state(job.dataset_info, targets[split.train])
+    inputs = modality.fit_inputs(job.dataset_dir, job.dataset_info, cfg, split)
+    model = family.create(cfg, task.outputs(state), job.cache_dir, inputs)
+    source = weights.source_of(model)
+    reporter.log(f"weights: {source.description if source else 'random initialisation'}")
+    found = baselines.compute(modality, task, baselines.Context(
+        modality, job.dataset_dir, job.dataset_info, split, targets, state, cfg.seed, inputs))
+    reporter.log(baselines.describe(found, task))
     train_ds, val_ds = modality.datasets(job.dataset_dir, job.dataset_info, cfg, split, model, reporter.phase)
     test_ds: Dataset | None = None
     if split.test:  # the test items as a validation set: evaluation inputs, never augmented
         test_ds = modality.datasets(job.dataset_dir, job.dataset_info, cfg, Split([], split.test), model,
                                     reporter.phase)[1]
     groups = family.param_groups(model, cfg)
-    channels_last = cfg.modality == "images" and cfg.channels_last
+    channels_last = modality.channels_last and cfg.channels_last
     model.to(choice.device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
 
     # A frozen backbone gives the same features every epoch when its inputs do not change (the modality
@@ -94,9 +97,8 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
     steps_per_epoch = len(train_loader)
     scheduler = _warmup_cosine(optimizer, cfg.epochs * steps_per_epoch, cfg.warmup_fraction)
     scaler = torch.amp.GradScaler(choice.device.type) if choice.needs_grad_scaler else None
-    train_labels = np.asarray(modality.labels(job.dataset_dir, job.dataset_info))[split.train]
-    loss_fn = nn.CrossEntropyLoss(weight=class_weights(cfg.class_weights, train_labels, len(classes), choice.device),
-                                  label_smoothing=cfg.label_smoothing)
+    loss_fn = task.loss(cfg, state, targets[split.train], choice.device)
+    scoring = _Scoring(task, state, loss_fn, choice, channels_last)
 
     progress = Progress()
     if job.files.checkpoint.exists():
@@ -107,7 +109,11 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
         reporter.log(f"resumed from the checkpoint of epoch {progress.epoch}")
     reporter.started(total_epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, start_epoch=progress.epoch,
                      device=choice.describe())
-    job.files.write_json(job.files.labels, classes)
+    job.files.write_json(job.files.target, state)
+    if "classes" in state:
+        job.files.write_json(job.files.labels, state["classes"])
+    if inputs is not None:
+        job.files.write_json(job.files.inputs, inputs)
     save_preprocessing(job.files, model)
     save_training_stats(job.files, cfg.modality, job.dataset_dir, job.dataset_info)
 
@@ -119,13 +125,14 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
             break
         started = time.monotonic()
         trainable.train()
-        for inputs, targets in train_loader:
+        for inputs_batch, batch_targets in train_loader:
             if reporter.should_stop():
                 raise StopRequested
-            inputs, targets = _to(inputs, choice.device, channels_last), targets.to(choice.device)
+            inputs_batch = _to(inputs_batch, choice.device, channels_last)
+            batch_targets = batch_targets.to(choice.device)
             with choice.autocast():
-                logits = _forward(trainable, inputs)
-                loss = loss_fn(logits, targets)
+                logits = _forward(trainable, inputs_batch)
+                loss = loss_fn(logits, task.model_targets(batch_targets, state))
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -136,46 +143,79 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
                 optimizer.step()
             scheduler.step()
             progress.global_step += 1
-            accuracy = (logits.argmax(1) == targets).float().mean().item()
-            reporter.step(epoch=epoch, step=progress.global_step, loss=loss.item(), accuracy=accuracy,
-                          samples=len(targets))
-        labels, probs, val_loss = _predict(trainable, val_loader, choice, channels_last, loss_fn)
-        metrics = {f"val_{k}": v for k, v in evaluation.summary(labels, probs.argmax(1), len(classes)).items()}
-        metrics["val_loss"] = val_loss
+            reporter.step(epoch=epoch, step=progress.global_step, loss=loss.item(),
+                          accuracy=task.step_score(logits.detach(), batch_targets), samples=len(batch_targets))
+        val_targets, answers, metrics = scoring.scored(trainable, val_loader, "val")
         metrics["epoch_s"] = time.monotonic() - started
         progress.epoch = epoch
         progress.history.append({"epoch": epoch, **metrics})
-        if metrics["val_accuracy"] > progress.best_metric:
-            progress.best_metric, progress.best_epoch = metrics["val_accuracy"], epoch
+        if progress.best_epoch == 0 or task.score(metrics) > task.score(_best_history(progress)):
+            progress.best_metric, progress.best_epoch = task.score(metrics)[0], epoch
             progress.epochs_without_improvement = 0
             checkpointing.save_weights(job.files.weights, model)
-            job.files.write_json(job.files.predictions, _predictions(split.val, labels, probs))
+            job.files.write_json(job.files.predictions,
+                                 tasks.predictions(task.name, split.val, val_targets, answers))
         else:
             progress.epochs_without_improvement += 1
         checkpointing.save(job.files.checkpoint, model=model, optimizer=optimizer, scheduler=scheduler,
                            scaler=scaler, progress=progress, rng=checkpointing.capture_rng(loader_generator))
         reporter.epoch_end(epoch=epoch, step=progress.global_step, metrics=metrics, best=_best(progress))
-        reporter.log(f"epoch {epoch}/{cfg.epochs}: val accuracy {metrics['val_accuracy']:.3f}, "
-                     f"macro F1 {metrics['val_macro_f1']:.3f}, {metrics['epoch_s']:.1f} s")
+        reporter.log(f"epoch {epoch}/{cfg.epochs}: {tasks.summary_line(task, metrics)}, {metrics['epoch_s']:.1f} s")
 
+    best_val = job.files.read_json(job.files.predictions)
+    found = baselines.with_blend(task, found, targets[split.val], tasks.answers_of(best_val), state)
     final = {
         **_best(progress),
         "epochs_completed": progress.epoch,
         "split": split.source,
-        **found,
+        **found.metrics,
     }
+    suspicious = modality.suspicious(final, task.name)
+    if suspicious is not None:
+        final["suspicious"] = suspicious
+        reporter.log(f"suspicious: {suspicious}", "warning")
     if test_ds is not None:
         # The test items judge the model chosen on validation, once, after training: they never choose it.
         model.load_state_dict(load_file(str(job.files.weights)))
-        labels, probs, test_loss = _predict(trainable, _loader(test_ds, cfg.batch_size * 2, None), choice,
-                                            channels_last, loss_fn)
-        job.files.write_json(job.files.test_predictions, _predictions(split.test, labels, probs))
-        final.update({f"test_{k}": v for k, v in evaluation.summary(labels, probs.argmax(1), len(classes)).items()})
-        final["test_loss"] = test_loss
+        test_targets, answers, test_metrics = scoring.scored(trainable, _loader(test_ds, cfg.batch_size * 2, None),
+                                                             "test")
+        job.files.write_json(job.files.test_predictions,
+                             tasks.predictions(task.name, split.test, test_targets, answers))
+        final.update(test_metrics)
         final["test_items"] = len(split.test)
-        reporter.log(f"test ({len(split.test)} items, best epoch's model): accuracy {final['test_accuracy']:.3f}, "
-                     f"macro F1 {final['test_macro_f1']:.3f}")
+        reporter.log(f"test ({len(split.test)} items, best epoch's model): {tasks.summary_line(task, final, 'test')}")
     return final
+
+
+@dataclass
+class _Scoring:
+    """Scores a model on a loader the way its task says: the loss on the targets as the model learns them,
+    the metrics on answers in the target's own terms (`Task.answers`)."""
+
+    task: tasks.Task
+    state: dict[str, Any]
+    loss_fn: Any
+    choice: device.DeviceChoice
+    channels_last: bool
+
+    @torch.no_grad()
+    def scored(self, model: nn.Module, loader: DataLoader, part: str) -> tuple[np.ndarray, np.ndarray,
+                                                                               dict[str, float]]:
+        """(targets, answers, metrics keyed `{part}_{name}`, `{part}_loss` included)."""
+        model.eval()
+        targets, answers, losses = [], [], []
+        for inputs, batch_targets in loader:
+            with self.choice.autocast():
+                logits = _forward(model, _to(inputs, self.choice.device, self.channels_last)).float()
+            model_targets = self.task.model_targets(batch_targets.to(self.choice.device), self.state)
+            losses.append(self.loss_fn(logits, model_targets).item() * len(batch_targets))
+            answers.append(self.task.answers(logits, self.state))
+            targets.append(batch_targets.numpy())
+        all_targets = np.concatenate(targets)
+        all_answers = np.concatenate(answers)
+        metrics = self.task.metrics(all_targets, all_answers, self.state)
+        metrics["loss"] = float(sum(losses) / len(all_targets))
+        return all_targets, all_answers, {f"{part}_{k}": v for k, v in metrics.items()}
 
 
 def _loader(dataset: Dataset, batch_size: int, shuffle_with: torch.Generator | None,
@@ -201,14 +241,15 @@ def _early_stop(progress: Progress, cfg: TrainConfig) -> bool:
     return 0 < cfg.early_stopping_patience <= progress.epochs_without_improvement
 
 
-def _best(progress: Progress) -> dict[str, float]:
+def _best(progress: Progress) -> dict[str, Any]:
     """The best epoch's validation metrics and its number (`best_epoch`): what a run shows whatever
     ends it, completion, a cancel or a failure."""
-    best = next(h for h in progress.history if h["epoch"] == progress.best_epoch)
-    return {"val_accuracy": best["val_accuracy"], "val_macro_f1": best["val_macro_f1"], "val_loss": best["val_loss"],
-            # .get: epochs trained before balanced accuracy was logged lack it
-            "val_balanced_accuracy": best.get("val_balanced_accuracy"),
-            "best_epoch": progress.best_epoch}
+    best = _best_history(progress)
+    return {**{k: v for k, v in best.items() if k.startswith("val_")}, "best_epoch": progress.best_epoch}
+
+
+def _best_history(progress: Progress) -> dict[str, float]:
+    return next(h for h in progress.history if h["epoch"] == progress.best_epoch)
 
 
 def _seed_everything(seed: int) -> None:
@@ -250,21 +291,6 @@ def _forward(model: nn.Module, inputs: Any) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _predict(model: nn.Module, loader: DataLoader, choice: device.DeviceChoice, channels_last: bool,
-             loss_fn: nn.Module) -> tuple[np.ndarray, np.ndarray, float]:
-    model.eval()
-    labels, probs, losses = [], [], []
-    for inputs, targets in loader:
-        with choice.autocast():
-            logits = _forward(model, _to(inputs, choice.device, channels_last)).float()
-        losses.append(loss_fn(logits, targets.to(choice.device)).item() * len(targets))
-        probs.append(logits.softmax(1).cpu().numpy())
-        labels.append(targets.numpy())
-    all_labels = np.concatenate(labels)
-    return all_labels, np.concatenate(probs), float(sum(losses) / len(all_labels))
-
-
-@torch.no_grad()
 def _embedded(family: models.BackboneFamily, model: nn.Module, parts: list[Dataset], cfg: TrainConfig,
               choice: device.DeviceChoice, channels_last: bool, reporter: Reporter) -> list[TensorDataset]:
     """Each of `parts` as (features, label) pairs, computed once by the frozen backbone; progress is
@@ -287,7 +313,3 @@ def _embedded(family: models.BackboneFamily, model: nn.Module, parts: list[Datas
             reporter.phase(_ENCODING, done, total)
         embedded.append(TensorDataset(torch.cat(features), torch.cat(labels)))
     return embedded
-
-
-def _predictions(indices: list[int], labels: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
-    return {"items": indices, "labels": labels.tolist(), "probs": np.round(probs, 6).tolist()}

@@ -22,7 +22,7 @@ class Reporter(Protocol):
 
     def started(self, *, total_epochs: int, steps_per_epoch: int, start_epoch: int, device: str) -> None: ...
 
-    def step(self, *, epoch: int, step: int, loss: float, accuracy: float, samples: int) -> None: ...
+    def step(self, *, epoch: int, step: int, loss: float, accuracy: float | None, samples: int) -> None: ...
 
     def epoch_end(self, *, epoch: int, step: int, metrics: dict[str, float], best: dict[str, float]) -> None:
         """`metrics` of the epoch just validated; `best`: the best epoch's so far, with `best_epoch`."""
@@ -77,11 +77,13 @@ class StoreReporter:
             epoch=start_epoch, step=start_epoch * steps_per_epoch, phase=None,
         )
 
-    def step(self, *, epoch: int, step: int, loss: float, accuracy: float, samples: int) -> None:
+    def step(self, *, epoch: int, step: int, loss: float, accuracy: float | None, samples: int) -> None:
         if self._first_step is None:
             self._first_step = step - 1
         self._samples += samples
-        self._rows += [(epoch, step, "train_loss", loss), (epoch, step, "train_accuracy", accuracy)]
+        self._rows.append((epoch, step, "train_loss", loss))
+        if accuracy is not None:  # regression has no per-step accuracy
+            self._rows.append((epoch, step, "train_accuracy", accuracy))
         elapsed = time.monotonic() - self._t0
         done = step - self._first_step
         self._progress = {

@@ -300,3 +300,53 @@ def test_text_journey_upload_train_predict(studio: StudioServer, page: Page, tmp
     expect(page.locator("[data-testid='stAlertContentError']")).to_have_count(0)
     no_exception(page)
     print(f"text journey: {time.monotonic() - started:.0f} s")
+
+
+@pytest.mark.slow
+def test_table_sample_train_evaluate_explain(studio: StudioServer, page: Page) -> None:
+    """A table's journey: load the Gapminder sample (a regression), train the Quick preset beside LightGBM, read
+    R² and the predicted-against-true plot on Evaluate, and explain one validation row by its columns."""
+    open_url(page, f"{studio.url}/")
+    go_to(page, "Data")
+    page.get_by_role("button", name="Load sample: life expectancy (table, regression)").click()
+    settle(page)
+    expect(page.get_by_role("heading", name="Preview: sample-gapminder")).to_be_visible(timeout=SLOW)
+    expect(page.get_by_role("heading", name="Columns")).to_be_visible()
+    no_exception(page)
+
+    go_to(page, "Train")
+    dataset = page.get_by_role("combobox", name="Dataset")
+    if "sample-gapminder" not in (dataset.input_value() or ""):
+        dataset.click()
+        page.get_by_role("option", name=re.compile("sample-gapminder")).click()
+        settle(page)
+    quick = page.get_by_role("radio", name="Quick (CPU)", exact=True)
+    quick.click()
+    settle(page)
+    expect(page.get_by_role("combobox", name="Backbone")).to_have_value("mlp")
+    page.get_by_role("button", name="Start training").click()
+
+    page.wait_for_url(re.compile(r"/Runs$"), timeout=SLOW)
+    badge = page.locator("span.stMarkdownBadge")
+    expect(badge.first).to_contain_text("completed", timeout=TRAINING)
+    settle(page)
+    no_exception(page)
+
+    page.get_by_role("link", name="Evaluate this run").click()
+    page.wait_for_url(re.compile(r"/Evaluate$"), timeout=SLOW)
+    settle(page)
+    r2 = metric(page, "Validation R²")
+    expect(r2).to_have_text(re.compile(r"^0\.\d+$"), timeout=SLOW)
+    assert float(r2.inner_text()) > 0.8, f"R² {r2.inner_text()} on life expectancy is far below LightGBM's 0.97"
+    # the verdict beside LightGBM on the same split, in words
+    expect(page.get_by_text(re.compile(r"Gradient boosting \(LightGBM\) scores R² 0\.\d+ on the same split"))
+           ).to_be_visible()
+    expect(page.get_by_role("heading", name="Predicted against true")).to_be_visible()
+    no_exception(page)
+
+    go_to(page, "Explain")
+    page.get_by_role("button", name="Explain", exact=True).click()
+    settle(page)
+    expect(page.get_by_role("heading", name="Explanation")).to_be_visible(timeout=SLOW)
+    expect(page.locator(PLOTLY).first).to_be_visible()
+    no_exception(page)

@@ -104,7 +104,7 @@ def test_a_cancelled_run_shows_its_best_epoch(store: Store, dataset: DatasetReco
     at = open_page(PAGE)
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
-    assert (metrics["Val accuracy"], metrics["Macro F1"], metrics["Best epoch"]) == ("80.0%", "75.0%", "3")
+    assert (metrics["Val accuracy"], metrics["Val macro F1"], metrics["Best epoch"]) == ("80.0%", "75.0%", "3")
     assert "Metrics of epoch 3, the best of the 4 epoch(s) this cancelled run finished; its weights are the " \
            "ones kept." in [c.value for c in at.caption]
     assert list(at.dataframe[0].value["val accuracy"]) == ["80.0%"]

@@ -11,13 +11,14 @@ import sys
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 from sklearn.utils.class_weight import compute_class_weight
 
-from core import baselines, cli, data, datasets
+from core import baselines, cli, data, datasets, tasks
 from core.config import TrainConfig
 from core.data import Split
 from core.errors import GlassboxError
@@ -30,19 +31,29 @@ from ui.baselines import verdict
 
 def _stub(labels: list[int], texts: list[str] | None = None, methods: tuple[str, ...] = ()) -> SimpleNamespace:
     """A modality as `compute` sees it: labels and items in a fixed order, and its classical methods."""
-    return SimpleNamespace(baselines=methods, labels=lambda d, i: labels, items=lambda d, i: texts or [])
+    return SimpleNamespace(baselines=methods, labels=lambda d, i: labels, items=lambda d, i: texts or [],
+                           targets=lambda d, i: np.asarray(labels))
+
+
+def _compute(modality: Any, dataset_dir: Path, info: dict[str, Any], split: Split) -> dict[str, Any]:
+    """What a classification run computes for its baselines: their metrics."""
+    targets = np.asarray(modality.targets(dataset_dir, info))
+    context = baselines.Context(modality, dataset_dir, info, split, targets, {"classes": info["classes"]})
+    return baselines.compute(modality, tasks.task("classification"), context).metrics
 
 
 def test_majority_on_7_pos_and_3_neg_scores_0_7_and_balanced_0_5() -> None:
     # items 0-9 train (6 pos, 4 neg), 10-19 validation (7 pos, 3 neg); classes sorted: neg=0, pos=1
     labels = [1] * 6 + [0] * 4 + [1] * 7 + [0] * 3
     split = Split(train=list(range(10)), val=list(range(10, 20)))
-    found = baselines.compute(_stub(labels), Path("."), {"classes": ["neg", "pos"]}, split)
+    found = _compute(_stub(labels), Path("."), {"classes": ["neg", "pos"]}, split)
     majority = found["baselines"]["majority"]
     assert majority["class"] == "pos"
     assert majority["accuracy"] == 0.7
     assert majority["balanced_accuracy"] == 0.5
     assert majority["macro_f1"] == pytest.approx(7 / 17)  # pos: F1 = 2 * 0.7 / 1.7, neg: 0
+    # one answer for every item ranks nothing: ROC-AUC 0.5, PR-AUC the positive share
+    assert (majority["roc_auc"], majority["pr_auc"]) == (0.5, 0.7)
     assert list(found["baselines"]) == ["majority"]
     assert found["baseline_metrics"] == {"baseline": "majority", **majority}
 
@@ -51,7 +62,7 @@ def test_the_majority_class_is_the_training_splits_and_the_first_on_a_tie() -> N
     # training: 3 of class 0, 3 of class 2 (a tie: the lower index); validation is mostly class 1
     labels = [0, 0, 0, 2, 2, 2, 1, 1, 1, 0]
     split = Split(train=list(range(6)), val=[6, 7, 8, 9])
-    majority = baselines.compute(_stub(labels), Path("."), {"classes": ["a", "b", "c"]}, split)["baselines"]["majority"]
+    majority = _compute(_stub(labels), Path("."), {"classes": ["a", "b", "c"]}, split)["baselines"]["majority"]
     assert (majority["class"], majority["accuracy"], majority["balanced_accuracy"]) == ("a", 0.25, 0.5)
 
 
@@ -65,15 +76,16 @@ def test_tfidf_logreg_finds_the_word_that_decides_the_class(ws: Workspace, store
     split = data.split_for(modality, ws.dataset_dir(record.id), record.info, TrainConfig(dataset_id=record.id))
     assert len(split.val) == 4  # two of each class
 
-    found = baselines.compute(modality, ws.dataset_dir(record.id), record.info, split)
+    found = _compute(modality, ws.dataset_dir(record.id), record.info, split)
     assert list(found["baselines"]) == ["majority", "tfidf_logreg"]
-    assert found["baselines"]["tfidf_logreg"] == {"accuracy": 1.0, "balanced_accuracy": 1.0, "macro_f1": 1.0}
+    perfect = {"accuracy": 1.0, "balanced_accuracy": 1.0, "macro_f1": 1.0, "roc_auc": 1.0, "pr_auc": 1.0}
+    assert found["baselines"]["tfidf_logreg"] == perfect
     assert found["baselines"]["majority"] == {"accuracy": 0.5, "balanced_accuracy": 0.5, "macro_f1": 1 / 3,
-                                              "class": "bad"}
-    assert found["baseline_metrics"] == {"baseline": "tfidf_logreg", "accuracy": 1.0, "balanced_accuracy": 1.0,
-                                         "macro_f1": 1.0}
-    assert baselines.describe(found) == ("baselines on the validation split: always 'bad' 50.0%, "
-                                         "TF-IDF + logistic regression 100.0% accuracy")
+                                              "roc_auc": 0.5, "pr_auc": 0.5, "class": "bad"}
+    assert found["baseline_metrics"] == {"baseline": "tfidf_logreg", **perfect}
+    described = baselines.describe(baselines.Found(found), tasks.task("classification"))
+    assert described == ("baselines on the validation split: always 'bad' 50.0%, "
+                         "TF-IDF + logistic regression 100.0% accuracy")
 
 
 def test_tfidf_logreg_on_the_sample_reviews_scores_what_the_quick_preset_scores(ws: Workspace, store: Store) -> None:
@@ -81,7 +93,7 @@ def test_tfidf_logreg_on_the_sample_reviews_scores_what_the_quick_preset_scores(
     record = datasets.add(ws, store, ROOT / "sample_data" / "drugreviews.csv")
     modality = data.modality("text")
     split = data.split_for(modality, ws.dataset_dir(record.id), record.info, TrainConfig(dataset_id=record.id))
-    found = baselines.compute(modality, ws.dataset_dir(record.id), record.info, split)["baselines"]
+    found = _compute(modality, ws.dataset_dir(record.id), record.info, split)["baselines"]
     assert len(split.val) == 177
     assert found["majority"]["accuracy"] == 126 / 177 and found["majority"]["class"] == "positive"
     assert found["tfidf_logreg"]["accuracy"] == 137 / 177
@@ -92,7 +104,7 @@ def test_a_classical_method_that_cannot_fit_is_left_out() -> None:
     texts = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]
     labels = [0, 1, 0, 1, 0, 1]
     split = Split(train=[0, 1, 2, 3], val=[4, 5])
-    found = baselines.compute(_stub(labels, texts, ("tfidf_logreg",)), Path("."), {"classes": ["x", "y"]}, split)
+    found = _compute(_stub(labels, texts, ("tfidf_logreg",)), Path("."), {"classes": ["x", "y"]}, split)
     assert list(found["baselines"]) == ["majority"]
 
 

@@ -208,7 +208,9 @@ def test_a_cancelled_run_keeps_its_best_epoch_and_its_log(ws: Workspace, store: 
     cancelled = runs.cancel(ws, store, run.id, wait_s=30)
     assert cancelled.status == "cancelled"
     validated = {int(r["epoch"]): r["value"] for r in store.metrics(run.id, ["val_accuracy"])}
-    best_epoch = max(validated, key=lambda e: (validated[e], -e))  # the first epoch with the top accuracy
+    losses = {int(r["epoch"]): r["value"] for r in store.metrics(run.id, ["val_loss"])}
+    # the top accuracy; on a tie the lower validation loss, then the first such epoch
+    best_epoch = max(validated, key=lambda e: (validated[e], -losses[e], -e))
     assert cancelled.metrics["best_epoch"] == best_epoch
     assert cancelled.metrics["val_accuracy"] == validated[best_epoch]
     assert cancelled.summary()["metrics"]["best_epoch"] == best_epoch
