@@ -67,7 +67,7 @@ def _emit(args: argparse.Namespace, value: Any, text: str) -> None:
 
 # datasets -------------------------------------------------------------------------------------------
 def _datasets_add(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
-    record = datasets.add(ws, store, Path(args.path), name=args.name, modality=_modality_of(args),
+    record = datasets.add(ws, store, Path(args.path), name=args.name, modality=args.modality,
                           drop_bad=args.drop_bad, options=_ingest_options(args))
     info = record.info
     _print_problems(info)
@@ -82,16 +82,6 @@ def _described(info: dict[str, Any]) -> str:
     if info.get("task", "classification") == "classification":
         return f"{info['num_items']} items, {len(info['classes'])} classes"
     return f"{info['num_items']} items, {info['task']} on {info['target']!r}"
-
-
-def _modality_of(args: argparse.Namespace) -> str | None:
-    """The modality asked for; else the one that understands the options given (only tables have a target
-    column); else None: detected from the upload."""
-    if args.modality:
-        return args.modality
-    options = _ingest_options(args)
-    chosen = data.by_options(options) if options else None
-    return chosen.name if chosen is not None else None
 
 
 def _print_problems(info: dict[str, Any]) -> None:
@@ -167,7 +157,7 @@ def _dataset_for(args: argparse.Namespace, ws: Workspace, store: Store) -> str:
     path = Path(args.data)
     if path.exists():
         try:
-            record = datasets.add(ws, store, path, modality=_modality_of(args), drop_bad=args.drop_bad,
+            record = datasets.add(ws, store, path, modality=args.modality, drop_bad=args.drop_bad,
                                   options=_ingest_options(args))
         except datasets.DuplicateDatasetError as exc:  # training on a file already stored trains on its dataset
             print(f"dataset {exc.existing.id} ({exc.existing.name}): the same file, already stored", file=sys.stderr)
@@ -181,7 +171,8 @@ def _dataset_for(args: argparse.Namespace, ws: Workspace, store: Store) -> str:
 def _ingest_options(args: argparse.Namespace) -> dict[str, Any]:
     """Dataset-level choices (which columns hold the text and the label, merging similar labels) go to
     ingest, not the run config."""
-    keys = ("text_column", "label_column", "target", "task", "sheet")
+    keys = ("text_column", "label_column", "target", "task", "sheet", "time", "series_id", "channel", "value",
+            "horizon", "context", "season")
     options: dict[str, Any] = {key: getattr(args, key) for key in keys if getattr(args, key, None)}
     if args.merge_similar_labels:
         options[MERGE_OPTION] = True
@@ -380,8 +371,67 @@ def _explain_row(args: argparse.Namespace, ws: Workspace, run_id: str, modality:
     return 0
 
 
+def _explain_series(args: argparse.Namespace, ws: Workspace, run_id: str, modality: str) -> int:
+    """Explain one series with a finished run's model: attributions over time steps (per channel), the prediction
+    (a class, or the next H values) and the deletion check (top steps set to the baseline against random ones).
+    A series to classify is the N-th of `--series FILE`; a forecast is made at the end of `--series FILE` (a
+    history like the training file) or, without it, of the training series."""
+    from core.artifacts import RunFiles
+    from core.explain import load_subject, methods
+    from core.explain.series import explain_series
+
+    method = args.method or "ig"
+    methods(modality).get(method)  # an unknown method fails before the model loads
+    files = RunFiles(ws.run_dir(run_id))
+    subject = load_subject(files, ws.cache_dir)
+    dataset_dir, info = _run_dataset(ws, files)
+    inputs, about = _series_inputs(args, subject, dataset_dir, info)
+    value = {"run_id": run_id, "series": about, **explain_series(subject, inputs, method, args.target,
+                                                                   k=args.top_k)}
+    check = value["faithfulness"]
+    answer = (f"forecast {', '.join(f'{v:.4g}' for v in value['forecast'][:5])}"
+              + (" ..." if len(value["forecast"]) > 5 else "") if "forecast" in value
+              else f"predicted {value['predicted']} ({value['probability']:.2f})")
+    _emit(args, value, f"{about}: {answer}; {method} over {value['length']} steps\n"
+                       + " ".join(f"{k}={v}" for k, v in check.items() if isinstance(v, (int, float)))
+                       + "".join(f"\nnote: {note}" for note in value["notes"]))
+    return 0
+
+
+def _run_dataset(ws: Workspace, files: Any) -> tuple[Path, dict[str, Any]]:
+    """The folder and info of the dataset a run trained on, which new series are read like."""
+    config = TrainConfig.load(files.config)
+    try:
+        dataset = Store(ws.db_path).get_dataset(config.dataset_id)
+    except GlassboxError:
+        raise GlassboxError(f"the run's dataset {config.dataset_id} was deleted: new series cannot be read "
+                            "the way it read its own") from None
+    return ws.dataset_dir(dataset.id), dataset.info
+
+
+def _series_inputs(args: argparse.Namespace, subject: Any, dataset_dir: Path,
+                   info: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """One prepared series to explain, and what it is in words."""
+    from core.data.series import forecast_inputs, normalise, read_series
+
+    source = Path(args.series) if args.series else None
+    if source is not None and not source.is_file():
+        raise GlassboxError(f"{source}: no such file")
+    if subject.forecasts:
+        inputs, times, _ = forecast_inputs(dataset_dir, info, subject.fitted, history=source, sheet=args.sheet)
+        return inputs, f"forecast from {times[0]}"
+    if source is None:
+        raise GlassboxError("give --series FILE: the series to explain (wide or long form, like the training file)")
+    found = read_series(source, info, sheet=args.sheet)
+    index = args.index or 0
+    if not 0 <= index < len(found.ids):
+        raise GlassboxError(f"{source.name} holds {len(found.ids)} series: --index must be 0 to {len(found.ids) - 1}")
+    values = normalise(found.values[index:index + 1], found.mask[index:index + 1], subject.fitted)[0]
+    return {"values": values, "mask": found.mask[index]}, f"series {found.ids[index]}"
+
+
 _EXPLAIN_COMMANDS: dict[str, Callable[[argparse.Namespace, Workspace, str, str], int]] = {
-    "images": _explain_image, "text": _explain_text, "tables": _explain_row,
+    "images": _explain_image, "text": _explain_text, "tables": _explain_row, "series": _explain_series,
 }
 
 
@@ -410,6 +460,8 @@ def _predict(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(out, index=False)
+    if "forecast" in table:
+        return _emit_forecast(args, run.id, table, out)
     classified = "confidence" in table
     counts = {str(k): int(v) for k, v in table["predicted"].value_counts().items()} if classified else {}
     failed = int((table["error"] != "").sum())
@@ -479,9 +531,48 @@ def _predict_rows(args: argparse.Namespace, ws: Workspace, files: Any, stats: An
     return prediction.rows(subject, read), source
 
 
+def _predict_series(args: argparse.Namespace, ws: Workspace, files: Any, stats: Any,
+                    modality: str) -> tuple[Any, Path | None]:
+    """Classes of the series in one file, or the next H values after a history (default: the training series'
+    end), with `--future` covariates over the horizon."""
+    from core import prediction
+    from core.data.series import forecast_inputs, read_series
+    from core.explain import load_subject
+
+    if args.text or len(args.inputs) > 1:
+        raise GlassboxError("give one file of series (or, to forecast, of history) to predict on")
+    source = Path(args.inputs[0]) if args.inputs else None
+    if source is not None and not source.is_file():
+        raise GlassboxError(f"{source}: no such file")
+    subject = load_subject(files, ws.cache_dir)
+    dataset_dir, info = _run_dataset(ws, files)
+    if subject.forecasts:
+        future = Path(args.future) if args.future else None
+        inputs, times, notes = forecast_inputs(dataset_dir, info, subject.fitted, history=source, future=future,
+                                               sheet=args.sheet)
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+        return prediction.forecast(subject, inputs, times), source
+    if source is None:
+        raise GlassboxError("give a file of series to classify (wide or long form, like the training file)")
+    return prediction.series(subject, read_series(source, info, sheet=args.sheet)), source
+
+
 _PREDICT_COMMANDS: dict[str, Callable[..., tuple[Any, Path | None]]] = {
-    "images": _predict_images, "text": _predict_texts, "tables": _predict_rows,
+    "images": _predict_images, "text": _predict_texts, "tables": _predict_rows, "series": _predict_series,
 }
+
+
+def _emit_forecast(args: argparse.Namespace, run_id: str, table: Any, out: Path | None) -> int:
+    """A forecast's steps (time, forecast, interval) as JSON or lines."""
+    rows = json.loads(table.to_json(orient="records"))
+    value = {"run_id": run_id, "count": len(table), "horizon": len(table), "out": str(out) if out else None,
+             "predictions": rows}
+    lines = [f"{row['time']}  {row['forecast']:.4g}"
+             + (f"  [{row['lower']:.4g}, {row['upper']:.4g}]" if row.get("lower") is not None else "")
+             for row in rows]
+    _emit(args, value, "\n".join(lines + ([f"wrote {out}"] if out else [])))
+    return 0
 
 
 def _printed(row: dict[str, Any], kind: str) -> str:
@@ -538,7 +629,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add = ds.add_parser("add", help="validate and store a dataset")
     add.add_argument("path")
     add.add_argument("--name")
-    add.add_argument("--modality", help="what its items are: images, text or tables (default: detected)")
+    add.add_argument("--modality", help="what its items are: images, text, tables or series (default: detected)")
     _column_options(add)
     add.add_argument("--drop-bad", action="store_true", help="leave out files that cannot be used")
     _json(add).set_defaults(handler=_datasets_add)
@@ -549,7 +640,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     bb = commands.add_parser("backbones", help="list backbones").add_subparsers(parser_class=_Parser)
     bl = bb.add_parser("list")
-    bl.add_argument("--modality", help="images, text or tables (default: all)")
+    bl.add_argument("--modality", help="images, text, tables or series (default: all)")
     _json(bl).set_defaults(handler=_backbones_list)
 
     train = commands.add_parser("train", help="train a model (waits unless --detach)")
@@ -562,7 +653,7 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float)
     train.add_argument("--image-size", type=int)
     train.add_argument("--max-length", type=int, help="text: tokens read per text (longer ones are cut)")
-    train.add_argument("--modality", help="for --data PATH: images, text or tables (default: detected)")
+    train.add_argument("--modality", help="for --data PATH: images, text, tables or series (default: detected)")
     _column_options(train)
     train.add_argument("--mode", choices=MODES)
     train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
@@ -598,6 +689,10 @@ def _build_parser() -> argparse.ArgumentParser:
     ex.add_argument("run_id")
     ex.add_argument("--input", help="the image to explain (image runs)")
     ex.add_argument("--text", help="the text to explain (text runs)")
+    ex.add_argument("--series", help="series runs: a file of series (the --index-th is explained), or for a "
+                                     "forecast the history (default: the training series)")
+    ex.add_argument("--index", type=int, help="series runs: which series of --series to explain (default: 0)")
+    ex.add_argument("--sheet", help="Excel: the sheet of --series")
     ex.add_argument("--row", help='the row to explain (table runs), a JSON object: \'{"age": 41, "plan": "pro"}\'')
     ex.add_argument("--top-k", type=int, help="text: words deleted by the faithfulness check (default: a tenth); "
                                               "tables: columns set to their baseline (default: 3)")
@@ -621,7 +716,8 @@ def _build_parser() -> argparse.ArgumentParser:
                          "table runs: one CSV, TSV, Excel or Parquet file")
     pr.add_argument("--text", action="append", help="text runs: a text to classify (repeatable)")
     pr.add_argument("--text-column", help="the CSV's column holding the texts (default: suggested)")
-    pr.add_argument("--sheet", help="tables: the Excel sheet holding the rows (default: found)")
+    pr.add_argument("--sheet", help="tables, series: the Excel sheet holding the rows (default: found)")
+    pr.add_argument("--future", help="forecasts: a file of the covariates over the horizon (time and covariates)")
     pr.add_argument("--out", help="CSV to write (default: runs/<id>/predictions/<input>.csv; none for --text)")
     _json(pr).set_defaults(handler=_predict)
     return parser
@@ -631,12 +727,20 @@ def _column_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", help="tables: the column to predict (default: one named like a target, else "
                                          "the last)")
     parser.add_argument("--task", choices=tasks.names(),
-                        help="tables: what to predict (default: inferred from the target column)")
+                        help="tables, series: what to predict (default: inferred from the target column)")
     parser.add_argument("--sheet", help="Excel: the sheet holding the table (default: found)")
     parser.add_argument("--role", action="append", metavar="COLUMN=ROLE",
                         help="tables: a column's role (numeric, categorical, boolean, datetime, text, identifier, "
                              "constant), repeatable")
     parser.add_argument("--drop-columns", metavar="A,B", help="tables: columns to leave out (e.g. leaks)")
+    parser.add_argument("--time", metavar="COL", help="series: the column of time stamps (or steps, in long form)")
+    parser.add_argument("--series-id", metavar="COL", help="series in long form: the column naming each series")
+    parser.add_argument("--channel", metavar="COL", help="series in long form: the column naming each channel")
+    parser.add_argument("--value", metavar="COL", help="series in long form: the column of values")
+    parser.add_argument("--horizon", type=int, metavar="H", help="forecasting: steps to forecast (default: a season)")
+    parser.add_argument("--context", type=int, metavar="L", help="forecasting: past steps each forecast reads")
+    parser.add_argument("--season", type=int, metavar="STEPS",
+                        help="forecasting: steps in one season (default: from the frequency, e.g. 48 half-hours)")
     parser.add_argument("--text-column", help="text data: the column holding the texts (default: suggested)")
     parser.add_argument("--label-column", help="text data: the column holding the labels (default: suggested)")
     parser.add_argument("--merge-similar-labels", action="store_true",

@@ -43,7 +43,7 @@ def add(
     source = Path(source)
     if not source.exists():
         raise GlassboxError(f"{source}: no such file or folder")
-    kind = data.modality(modality) if modality else data.detect(source)
+    kind = data.modality(modality) if modality else data.detect(source, options)
     fingerprint = {"sha256": content_sha256(source), "options": dict(sorted((options or {}).items()))}
     existing = _same_upload(store, kind.name, fingerprint)
     if existing is not None:
@@ -149,6 +149,8 @@ def derive(
     """
     parent = store.get_dataset(parent_id)
     source = ws.dataset_dir(parent_id)
+    if any(source.glob("*.npz")):  # series arrays, one row per series or the whole series to forecast
+        raise GlassboxError(f"dataset {parent.name} holds series: leaving some out is not available for series yet")
     header, rows = _read_rows(source / "items.csv", parent.name)
     if not exclude:
         raise GlassboxError(f"no item is left out: the new dataset would be {parent.name} again")

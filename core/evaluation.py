@@ -22,7 +22,7 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 
-from core.artifacts import RunFiles
+from core.artifacts import RunFiles, target_state
 
 
 def summary(labels: Sequence[int], preds: Sequence[int], num_classes: int) -> dict[str, float]:
@@ -50,6 +50,110 @@ def regression_summary(targets: Sequence[float], predictions: Sequence[float]) -
         "rmse": float(root_mean_squared_error(y, pred)),
         "r2": float(r2_score(y, pred)) if len(y) >= 2 else None,
     }
+
+
+def forecast_summary(targets: np.ndarray, predictions: np.ndarray, mase_scale: float | None
+                     ) -> dict[str, float | None]:
+    """Forecast errors over every origin and step: `targets` and `predictions` are [n, H] (n forecast origins,
+    H steps ahead each; any equal shapes are read element by element), in the series' unit.
+
+    - "mae", "rmse": mean absolute and root mean squared error, in the series' unit.
+    - "mase": the MAE divided by `mase_scale`, the in-sample MAE of the seasonal naive forecast on the training
+      part (`seasonal_naive_scale`): below 1, better than repeating the last season did in sample (Hyndman and
+      Koehler, "Another look at measures of forecast accuracy", International Journal of Forecasting 22(4),
+      2006, eq. 5; as scored in the M4 competition). None when the scale is 0, missing or not finite (a series
+      that repeats its season exactly), where it is undefined.
+    - "smape": the symmetric MAPE of the M4 competition, 100 * mean(2 |F - A| / (|A| + |F|)), in percent from 0
+      to 200 (Makridakis, Spiliotis and Assimakopoulos, "The M4 Competition: 100,000 time series and 61
+      forecasting methods", International Journal of Forecasting 36(1), 2020, eq. 1); a step where both the
+      truth and the forecast are 0 counts as exact (0), where the formula reads 0/0.
+
+    Every figure is None when there is no value. Raises ValueError when the shapes differ."""
+    y = np.asarray(targets, dtype=np.float64)
+    pred = np.asarray(predictions, dtype=np.float64)
+    if y.shape != pred.shape:
+        raise ValueError(f"targets {y.shape} and predictions {pred.shape} differ in shape")
+    if not y.size:
+        return {"mae": None, "rmse": None, "mase": None, "smape": None}
+    errors = np.abs(pred - y)
+    mae = float(errors.mean())
+    denominator = np.abs(y) + np.abs(pred)
+    ratios = np.divide(2 * errors, denominator, out=np.zeros_like(errors), where=denominator > 0)
+    usable = mase_scale is not None and np.isfinite(mase_scale) and mase_scale > 0
+    return {"mae": mae, "rmse": float(np.sqrt(np.mean(errors ** 2))),
+            "mase": mae / float(mase_scale) if usable else None, "smape": float(100 * ratios.mean())}
+
+
+def seasonal_naive_scale(history: np.ndarray, season: int) -> float:
+    """MASE's scale (Hyndman and Koehler 2006): the mean absolute difference between each value of `history`
+    (float [T], the training part of the series, oldest first) and the value `season` steps earlier, the
+    in-sample error of the seasonal naive forecast; with `season` 1, of the naive forecast. A history no longer
+    than one season is scaled by the naive forecast (lag 1), as the seasonal one has nothing to compare.
+    Raises ValueError for a history of fewer than two values or a season below 1."""
+    values = np.asarray(history, dtype=np.float64)
+    if season < 1:
+        raise ValueError(f"season must be at least 1, not {season}")
+    if len(values) < 2:
+        raise ValueError("a history of at least two values is needed to scale errors")
+    lag = season if len(values) > season else 1
+    return float(np.mean(np.abs(values[lag:] - values[:-lag])))
+
+
+def conformal_interval(residuals: np.ndarray, level: float = 0.9) -> np.ndarray:
+    """Half-widths [H] of split-conformal prediction intervals (forecast ± half-width), one per step ahead, from
+    `residuals` [n, H] (forecast minus truth on n calibration forecasts, the validation origins, none of which
+    the model was fitted on): per step, the ceil((n + 1) * level)-th smallest |residual|, the (n + 1)-corrected
+    empirical quantile that gives a new forecast's interval at least `level` coverage when the residuals are
+    exchangeable with it (Vovk, Gammerman and Shafer, "Algorithmic Learning in a Random World", 2005; Lei,
+    G'Sell, Rinaldo, Tibshirani and Wasserman, "Distribution-free predictive inference for regression", JASA
+    113(523), 2018, sec. 2.2). Infinite when n is too small for that rank (n + 1 < 1 / (1 - level), e.g. fewer
+    than 9 residuals at 90%): no finite interval is guaranteed. Raises ValueError for `level` outside (0, 1)
+    or residuals that are not [n, H]."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie between 0 and 1, not {level}")
+    values = np.abs(np.asarray(residuals, dtype=np.float64))
+    if values.ndim != 2:
+        raise ValueError(f"residuals must be [n, H], not of shape {values.shape}")
+    n = len(values)
+    # the tolerance keeps float products such as 10 * 0.9 = 9.000000000000002 from rounding up a rank
+    rank = int(np.ceil((n + 1) * level - 1e-9))
+    if rank > n:
+        return np.full(values.shape[1], np.inf)
+    return np.sort(values, axis=0)[rank - 1]
+
+
+def interval_coverage(targets: np.ndarray, predictions: np.ndarray, halfwidths: np.ndarray) -> float:
+    """The share (0-1) of true values inside their interval, |truth - forecast| <= half-width, over every origin
+    and step: `targets` and `predictions` [n, H], `halfwidths` [H] (`conformal_interval`). Raises ValueError
+    when the shapes disagree or there is no value."""
+    y = np.asarray(targets, dtype=np.float64)
+    pred = np.asarray(predictions, dtype=np.float64)
+    widths = np.asarray(halfwidths, dtype=np.float64)
+    if y.shape != pred.shape or y.ndim != 2 or widths.shape != (y.shape[1],):
+        raise ValueError(f"targets {y.shape}, predictions {pred.shape} and half-widths {widths.shape} disagree")
+    if not y.size:
+        raise ValueError("no value to measure the coverage on")
+    return float(np.mean(np.abs(y - pred) <= widths))
+
+
+def held_out_coverage(targets: np.ndarray, predictions: np.ndarray, level: float = 0.9) -> float | None:
+    """The empirical coverage of `conformal_interval` on forecasts it did not see: half-widths from the residuals
+    of the first half of the rows of `targets`/`predictions` [n, H] (the earlier origins), coverage measured on
+    the later half. The coverage on the residuals an interval was calibrated on is at least `level` by
+    construction and says nothing; this one can fall short when errors grow over time. None with fewer than two
+    rows, or when the earlier half is too small for a finite interval at `level` (fewer than 9 rows at 90%:
+    an infinite interval covers everything and says nothing either)."""
+    y = np.asarray(targets, dtype=np.float64)
+    pred = np.asarray(predictions, dtype=np.float64)
+    if y.shape != pred.shape or y.ndim != 2:
+        raise ValueError(f"targets {y.shape} and predictions {pred.shape} must be the same [n, H]")
+    if len(y) < 2:
+        return None
+    half = len(y) // 2
+    widths = conformal_interval(pred[:half] - y[:half], level)
+    if not np.isfinite(widths).all():
+        return None
+    return interval_coverage(y[half:], pred[half:], widths)
 
 
 def binary_scores(labels: Sequence[int], probs: np.ndarray) -> dict[str, float | None]:
@@ -147,6 +251,9 @@ def run_report(files: RunFiles) -> dict[str, Any]:
     true label and predicted probabilities (for drilling into a confusion-matrix cell); for a regression
     run, `regression_report`."""
     predictions = files.read_json(files.predictions)
+    if "predictions" in predictions and np.ndim(predictions["predictions"]) == 2:
+        return forecast_report(predictions["items"], predictions["labels"], predictions["predictions"],
+                               target_state(files))
     if "predictions" in predictions:
         return regression_report(predictions["items"], predictions["labels"], predictions["predictions"])
     classes = files.read_json(files.labels)
@@ -170,6 +277,23 @@ def regression_report(items: Sequence[int], targets: Sequence[float], prediction
     return {"task": "regression", **regression_summary(y, pred), "items": list(items), "labels": y.tolist(),
             "predictions": pred, "residuals": residuals,
             "worst": [int(i) for i in np.argsort(-np.abs(residuals), kind="stable")]}
+
+
+def forecast_report(items: Sequence[int], targets: Sequence[Sequence[float]], predictions: Sequence[Sequence[float]],
+                    state: dict[str, Any]) -> dict[str, Any]:
+    """What Evaluate shows of a forecasting run: `forecast_summary` over its validation windows, per window its
+    item (the origin's index in the dataset's items), true next values (`labels` [n, H]), forecasts
+    (`predictions` [n, H]) and MAE (`window_mae` [n]), `worst` (windows by MAE, largest first), the MAE per step
+    ahead (`step_mae` [H]: errors usually grow with the horizon) and the run's prediction interval (`state`'s
+    `interval_halfwidth` [H] or None, `interval_coverage`)."""
+    y = np.asarray(targets, dtype=float)
+    pred = np.asarray(predictions, dtype=float)
+    errors = np.abs(pred - y)
+    window_mae = errors.mean(axis=1)
+    return {"task": "forecast", **forecast_summary(y, pred, state.get("mase_scale")), "items": list(items),
+            "labels": y, "predictions": pred, "window_mae": window_mae, "step_mae": errors.mean(axis=0),
+            "worst": [int(i) for i in np.argsort(-window_mae, kind="stable")],
+            "interval_halfwidth": state.get("interval_halfwidth"), "interval_coverage": state.get("interval_coverage")}
 
 
 def confident_mistakes(report: dict[str, Any], limit: int | None = None) -> list[int]:

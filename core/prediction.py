@@ -24,7 +24,7 @@ import pandas as pd
 from core.errors import GlassboxError
 from core.training_stats import ImageInput, unlike_training
 
-__all__ = ["MAX_INPUTS", "TableSubject", "image_files", "images", "maps_zip", "rows", "texts"]
+__all__ = ["MAX_INPUTS", "TableSubject", "forecast", "image_files", "images", "maps_zip", "rows", "series", "texts"]
 
 MAX_INPUTS = 100_000
 """Inputs per batch: a bound on time and memory that no hand-made batch reaches."""
@@ -104,6 +104,35 @@ def rows(subject: TableSubject, read: Any) -> pd.DataFrame:
         table = pd.DataFrame({"row": pd.Series([str(line) for line in read.lines], dtype="str"),
                               "predicted": full, "error": pd.Series(list(read.problems), dtype="str")})
     return pd.concat([table[["row"]], _beside(inputs, table.drop(columns="row"))], axis=1)
+
+
+def series(subject: Any, found: Any) -> pd.DataFrame:
+    """One row per series to classify (`series_frames.SeriesSet`, read as the training series were): its id,
+    its number of real steps (`steps`; padding and series longer than the training ones are fine), the
+    predicted class, its probability and every class's probability. Channels are standardised with the
+    training series' statistics, as in training."""
+    from core.data.series import normalise
+
+    _check_count(len(found.ids))
+    answers = subject.outputs(subject.inputs(normalise(found.values, found.mask, subject.fitted), found.mask))
+    table = _table("series", list(found.ids), answers, subject.classes, [""] * len(found.ids),
+                   [None] * len(found.ids)).drop(columns="unlike_training")
+    table.insert(1, "steps", np.asarray(found.lengths, dtype=int))
+    return table
+
+
+def forecast(subject: Any, inputs: Mapping[str, np.ndarray], times: Sequence[str]) -> pd.DataFrame:
+    """The next H values of a series from its prepared last window (`series.forecast_inputs`): one row per
+    step with its `time`, the `forecast` in the series' units and, when the run measured one, the prediction
+    interval (`lower`, `upper`: forecast -/+ the split-conformal half-width of that step, `core.tasks.forecast`)."""
+    given = subject.inputs(inputs["values"], inputs.get("mask"), inputs.get("future"))
+    values = subject.outputs(given)[0]
+    table = pd.DataFrame({"time": pd.Series(list(times), dtype="str"), "forecast": values})
+    halfwidth = subject.state.get("interval_halfwidth")
+    if halfwidth is not None:
+        table["lower"] = values - np.asarray(halfwidth, dtype=float)
+        table["upper"] = values + np.asarray(halfwidth, dtype=float)
+    return table
 
 
 def images(subject: Any, paths: Sequence[Path], names: Sequence[str] | None = None,

@@ -1,14 +1,16 @@
-"""Data: add a dataset (a zip upload, a CSV, an Excel or Parquet table, or a bundled sample), see what Glassbox
-made of it, delete it.
+"""Data: add a dataset (a zip upload, a CSV, an Excel or Parquet table or time series, or a bundled sample), see
+what Glassbox made of it, delete it.
 
 Validation is the library's (`core.datasets.add`); this page only moves the upload onto the
 workspace's disk, asks the user about unusable files when the library finds some, and hands the
 dataset to its modality's preview (`ui.views`), which may add it again with other choices (a table's
-target and column roles).
+target and column roles). What an upload holds is detected, unless the user says (a CSV of numbers reads as a
+table or as time series alike): the modalities offered, and their own fields, are `ui.views`'.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,15 @@ SAMPLES: dict[str, tuple[str, str, str, str, dict[str, Any]]] = {
     "load_sample_gapminder": ("gapminder.csv", "sample-gapminder", "Load sample: life expectancy (table, regression)",
                               "1,704 country-years of Gapminder data: life expectancy from continent, country, year, "
                               "population and GDP per head (Gapminder, CC BY 4.0)", {"target": "lifeExp"}),
+    "load_sample_vowels": ("japanese_vowels.csv", "sample-japanese-vowels", "Load sample: spoken vowels (time series)",
+                           "640 recordings of nine speakers saying /ae/, 12 channels over 7 to 29 steps, in long form: "
+                           "the speaker from the series (UCI / UEA archive, CC BY 4.0)",
+                           {"target": "label", "series_id": "series_id", "time": "time", "channel": "channel",
+                            "value": "value"}),
+    "load_sample_demand": ("electricity_demand.csv", "sample-electricity-demand",
+                           "Load sample: electricity demand (forecast)",
+                           "12 weeks of half-hourly demand in England and Wales (Taylor 2003): forecast the next day",
+                           {"time": "timestamp", "target": "demand_mw", "horizon": "48"}),
 }
 UPLOAD_TYPES = ["zip", "csv", "tsv", "txt", "xlsx", "parquet"]
 # a table dataset keeps its upload as upload.<suffix> (`core.data.tables.UPLOAD`), so that other choices of target
@@ -60,9 +71,10 @@ def _add(filename: str, data: bytes | None, *, source: Path | None = None, name:
 
     Unusable files are not an error but a question: the upload is kept in the session until the
     user drops them or cancels. The same bytes as a stored dataset are not added again: the page offers
-    to open that one instead. `options` (a sample's, or choices made on a table) replace the page's
-    ingest options; `kind` names the modality (a stored upload added again keeps its dataset's); `label`
-    names the upload in messages when its file name would not say what it is (a stored upload).
+    to open that one instead. `options` (a sample's, the choices made for an upload or on a table) replace the
+    page's ingest options; `kind` names the modality (the user's "What it holds", or a stored upload's dataset's;
+    None: detected); `label` names the upload in messages when its file name would not say what it is (a stored
+    upload).
     """
     shown = label or filename
     state.pop("data_duplicate", None)
@@ -74,8 +86,8 @@ def _add(filename: str, data: bytes | None, *, source: Path | None = None, name:
             else:
                 assert data is not None
                 with staged_file(studio.ws.staging_dir, filename, data) as path:
-                    record = datasets.add(studio.ws, studio.store, path, drop_bad=drop_bad,
-                                          options=_ingest_options(columns=True))
+                    record = datasets.add(studio.ws, studio.store, path, drop_bad=drop_bad, modality=kind,
+                                          options=options if options is not None else _ingest_options(columns=True))
     except datasets.DuplicateDatasetError as exc:
         state["data_duplicate"] = (shown, exc.existing.id)
         return
@@ -96,16 +108,30 @@ def _add(filename: str, data: bytes | None, *, source: Path | None = None, name:
     _flash("success", f"Added **{record.name}**: {record.info['num_items']} items {what}{note}.")
 
 
-def _ingest_options(*, columns: bool) -> dict[str, Any]:
+def _ingest_options(*, columns: bool, kind: str | None = None) -> dict[str, Any]:
     """The user's choices for ingest: merging similar labels and, for an upload (`columns`), the columns they
     named: a CSV of texts' text and label columns, a table's target and an Excel workbook's sheet (blank ones
-    are suggested by the library)."""
+    are suggested by the library); only those the modality `kind` reads, when the user named one."""
     options: dict[str, Any] = {MERGE_OPTION: True} if state.get("merge_similar_labels") else {}
     if columns:
         names = {"text_column": state.get("csv_text_column", ""), "label_column": state.get("csv_label_column", ""),
                  "target": state.get("table_target_column", ""), "sheet": state.get("table_sheet", "")}
         options.update({key: value.strip() for key, value in names.items() if value and value.strip()})
+    if kind is not None:
+        options = {key: value for key, value in options.items() if key in modality(kind).options}
     return options
+
+
+def _what_it_holds() -> tuple[str | None, dict[str, Any]]:
+    """The modality the user says the next upload holds (None: detected from the file) and the ingest options
+    for it: that modality's own fields (`ui.views`: a series' form, columns and horizon) when it has some, else
+    the fields above."""
+    offered = {"": "detected from the file", **views.choices()}
+    kind = st.radio("What it holds", list(offered), format_func=offered.get, key="upload_holds", horizontal=True,
+                    help="A CSV of numbers can be a table (one row per item) or time series: Glassbox reads it as a "
+                         "table unless you say otherwise.") or None
+    fields = views.of(kind).upload_options if kind else ""
+    return kind, views.view(fields)() if fields else _ingest_options(columns=True, kind=kind)
 
 
 def _choose(action: str) -> None:
@@ -141,7 +167,8 @@ st.markdown(
     "broken file. For text, upload a **CSV or TSV** with a text column and a label column: the encoding, "
     "delimiter and columns are detected, and you can name the columns yourself. For a **table** (CSV, TSV, Excel "
     "or Parquet: one row per item, a column to predict), every column's role is inferred and shown below, where "
-    "you can change it, and the target and task."
+    "you can change it, and the target and task. For **time series** (series to classify, in long or wide form, "
+    "or one series to forecast), say so under *What it holds* before uploading."
 )
 
 upload_col, sample_col = st.columns([3, 2], gap="large")
@@ -160,18 +187,28 @@ with upload_col:
         left.text_input("Target column", key="table_target_column", placeholder="suggested from the file",
                         help="The column to predict; you can also change it after the upload.")
         right.text_input("Excel sheet", key="table_sheet", placeholder="the sheet that holds the table")
+    with st.expander("What it holds: detected, a table or time series (optional)"):
+        upload_kind, upload_options = _what_it_holds()
 with sample_col:
     st.markdown("**No data at hand?**")
     for key, (_, _, label, about, _) in SAMPLES.items():
         st.button(label, key=key, icon=":material/download:", on_click=_load_sample, args=(key,), help=about)
 
+# what the upload was added as: a file still in the uploader can be added again after the choices change
+choice = json.dumps([upload_kind, upload_options], sort_keys=True, default=str)
 if uploaded is not None and uploaded.file_id != state.get("handled_upload"):
-    state["handled_upload"] = uploaded.file_id
+    state["handled_upload"], state["handled_choice"] = uploaded.file_id, choice
     state.pop("pending_upload", None)
     # the uploader keeps its one key: the browser sends the next file to the widget it shows, so a key
     # changed after this run drew the widget would drop that file; the file id keeps a file from being
     # added twice
-    _add(uploaded.name, uploaded.getvalue())
+    _add(uploaded.name, uploaded.getvalue(), kind=upload_kind, options=upload_options)
+elif uploaded is not None and state.get("handled_choice") != choice and upload_col.button(
+        f"Add {uploaded.name} with these choices", key="upload_again", icon=":material/published_with_changes:",
+        help="The file was added with other choices; this adds it once more as you now say."):
+    state["handled_choice"] = choice
+    state.pop("pending_upload", None)
+    _add(uploaded.name, uploaded.getvalue(), kind=upload_kind, options=upload_options)
 
 readd = state.pop("data_readd", None)
 if readd is not None:
@@ -263,7 +300,8 @@ info = dataset.info
 
 st.subheader(f"Preview: {dataset.name}")
 with user_errors("Cannot show this dataset: "):
-    views.view(views.of(dataset.modality).dataset)(studio, dataset, lambda options: _readd(dataset, options))
+    views.view(views.of(dataset.modality, info.get("task")).dataset)(studio, dataset,
+                                                                       lambda options: _readd(dataset, options))
 
 
 # ---- delete -------------------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ BARELY = 0.25
 # within this much of a classical baseline's headline figure (a point of accuracy, 0.01 of R²), a model is
 # "about as good as" it
 ABOUT = 0.01
+# an error (MAE) within this share of a baseline's is "about the same": errors compare by ratio, not difference
+ABOUT_SHARE = 0.02
 # classes are imbalanced when the largest has this many times the validation items of the smallest:
 # accuracy then flatters a model that favours the large class
 IMBALANCE_RATIO = 1.5
@@ -74,10 +76,13 @@ def verdict(metrics: dict[str, Any], found: dict[str, dict[str, Any]], report: d
     against the task's trivial baseline (always answering the largest class, with the recall of its weakest
     class when it is barely better; always answering the training mean), against each classical baseline and
     the blend, by the task's headline figure (accuracy, R²), and, when classes are imbalanced, that accuracy
-    flatters it and what to do (class weights, unless the run used them)."""
+    flatters it and what to do (class weights, unless the run used them). When the headline figure is an error
+    (a forecast's MAE), the model's against each baseline's as a percentage (`_error_verdict`)."""
     task = task or tasks.of_run({})
     headline = task.metrics_shown[0]
     ours = float(metrics[f"val_{headline.key}"])
+    if not headline.higher_is_better:
+        return _error_verdict(headline, ours, found, task)
     trivial = found[task.trivial_baseline]
     theirs = float(trivial[headline.key])
     named = title(task.trivial_baseline, trivial)
@@ -122,6 +127,37 @@ def verdict(metrics: dict[str, Any], found: dict[str, dict[str, Any]], report: d
             message += (" Train again with class weights *balanced* (Advanced settings on Train, or "
                         "`--class-weights balanced`) so that every class counts as much in training.")
         said.append(("info", message))
+    return said
+
+
+def _error_verdict(headline: Metric, ours: float, found: dict[str, dict[str, Any]],
+                   task: Task) -> list[tuple[str, str]]:
+    """The verdict when the headline figure is an error (a forecast's MAE): by how many percent this model's
+    error lies below or above each baseline's, as "This model's MAE (2.71) is 22% below that of the last season
+    repeated, whose MAE is 3.47 on the same split". Well below the trivial baseline is a success, and barely below
+    it (less than `BARELY`) or above any baseline a warning."""
+    said: list[tuple[str, str]] = []
+    mine = f"This model's {headline.title} ({formatting.metric(headline, ours)})"
+    for name, values in found.items():
+        if values.get(headline.key) is None:
+            continue
+        theirs = float(values[headline.key])
+        other = (f"{title(name, values)}, whose {headline.title} is {formatting.metric(headline, theirs)} on the "
+                 "same split")
+        if theirs <= 0:  # a perfect baseline: no ratio to state
+            said.append(("info", f"{mine} is about that of {other}.") if ours <= 0 else
+                        ("warning", f"{mine} is above that of {other}: the baseline does better."))
+            continue
+        change = (ours - theirs) / theirs
+        if abs(change) < ABOUT_SHARE:
+            said.append(("info", f"{mine} is about that of {other}."))
+        elif change > 0:
+            said.append(("warning", f"{mine} is {change:.0%} above that of {other}: the baseline does better."
+                         + (" Averaging the two answers beats each alone." if name == BLEND else "")))
+        elif name == task.trivial_baseline and -change < BARELY:
+            said.append(("warning", f"{mine} is only {-change:.0%} below that of {other}."))
+        else:
+            said.append(("success", f"{mine} is {-change:.0%} below that of {other}."))
     return said
 
 

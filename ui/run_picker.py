@@ -73,9 +73,11 @@ def headline(run: RunRecord) -> str:
 
 def show_view(studio: Studio, key: str, purpose: str, step: str) -> None:
     """Pick a completed run and hand it to its modality's view for `step` ("explain" or "predict", a field of
-    `ui.views.ModalityViews`), or say that its modality has none yet."""
+    `ui.views.ModalityViews`; its task's own where the modality registers one), or say that its modality has
+    none yet."""
     picked = pick_completed(studio, key, purpose)
-    path = getattr(views.of(picked.run.modality), step) if picked.run.modality in views.MODALITY_VIEWS else ""
+    known = picked.run.modality in views.MODALITY_VIEWS
+    path = getattr(views.of(picked.run.modality, tasks.of_run(picked.run.config).name), step) if known else ""
     if not path:
         st.info(f"This step is not available for {picked.run.modality} models yet.", icon=":material/info:")
     else:

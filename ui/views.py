@@ -9,14 +9,14 @@ asks for it, so the Data page does not load Captum for a table, nor the Explain 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from core.errors import GlassboxError
 from core.registry import Registry
 
-__all__ = ["MODALITY_VIEWS", "TASK_VIEWS", "ModalityViews", "evaluation", "of", "view"]
+__all__ = ["MODALITY_VIEWS", "TASK_VIEWS", "ModalityViews", "choices", "evaluation", "of", "view"]
 
 
 @dataclass(frozen=True)
@@ -29,13 +29,22 @@ class ModalityViews:
     - `mistakes`: how Evaluate explains the most confident mistakes, called as (subject, run, refs, items,
       predicted) -> (method title, one PNG, HTML string or None per mistake); "" when it has none;
     - `typed_backbone`: the Train page's free-text backbone field (label, placeholder, help), None when the
-      modality's backbones come only from its catalog."""
+      modality's backbones come only from its catalog;
+    - `holds`: what the Data page's "What it holds" choice calls an upload read as this modality ("a time
+      series"), "" when the modality is only ever detected from the upload;
+    - `upload_options`: the Data page's fields for this modality's ingest options, called as () -> options, drawn
+      when the user chooses the modality for an upload; "" when it has none of its own;
+    - `tasks`: views that differ for one of the modality's tasks (a forecast's preview, explanation and
+      prediction), by task name; a field left "" there falls back to the modality's own."""
 
     dataset: str
     explain: str = ""
     predict: str = ""
     mistakes: str = ""
     typed_backbone: dict[str, str] | None = None
+    holds: str = ""
+    upload_options: str = ""
+    tasks: Mapping[str, ModalityViews] = field(default_factory=dict)
 
 
 MODALITY_VIEWS: Registry[ModalityViews] = Registry("modality view")
@@ -59,15 +68,34 @@ MODALITY_VIEWS.register("text")(ModalityViews(
 ))
 MODALITY_VIEWS.register("tables")(ModalityViews(
     dataset="ui.table_data:show", explain="ui.table_explain:show", predict="ui.table_predict:show",
-    mistakes="ui.table_explain:mistakes",
+    mistakes="ui.table_explain:mistakes", holds="a table (one row per item)",
+))
+MODALITY_VIEWS.register("series")(ModalityViews(
+    dataset="ui.series_data:classes", explain="ui.series_explain:classes", predict="ui.series_predict:classes",
+    mistakes="ui.series_explain:mistakes", holds="time series", upload_options="ui.series_data:upload_options",
+    tasks={"forecast": ModalityViews(dataset="ui.series_data:forecast", explain="ui.series_explain:forecast",
+                                     predict="ui.series_predict:forecast")},
 ))
 TASK_VIEWS.register("classification")("ui.classification_results:show")
 TASK_VIEWS.register("regression")("ui.regression_results:show")
+TASK_VIEWS.register("forecast")("ui.forecast_results:show")
 
 
-def of(modality: str) -> ModalityViews:
-    """The views of `modality`; GlassboxError when none are registered."""
-    return MODALITY_VIEWS.get(modality)
+def of(modality: str, task: str | None = None) -> ModalityViews:
+    """The views of `modality`, those registered for `task` in place of the modality's own where it has some;
+    GlassboxError when none are registered for the modality."""
+    views = MODALITY_VIEWS.get(modality)
+    special = views.tasks.get(task) if task else None
+    if special is None:
+        return views
+    return replace(views, tasks={}, **{f.name: getattr(special, f.name) for f in fields(ModalityViews)
+                                      if f.name != "tasks" and getattr(special, f.name)})
+
+
+def choices() -> dict[str, str]:
+    """The modalities an upload may be read as on the user's say-so (`holds`), by name: {"tables": "a table (one
+    row per item)", ...}, in registration order."""
+    return {name: MODALITY_VIEWS.get(name).holds for name in MODALITY_VIEWS if MODALITY_VIEWS.get(name).holds}
 
 
 def evaluation(task: str) -> Callable[..., Any]:

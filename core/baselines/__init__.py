@@ -25,8 +25,9 @@ if TYPE_CHECKING:
     from core.tasks import Task
 
 # every baseline by name (its module here), imported when a run names it: LightGBM loads only for tables
-_MODULES = {"majority": "majority", "mean": "mean", "tfidf_logreg": "text", "lightgbm": "tabular"}
-_TRIVIAL = ("majority", "mean")
+_MODULES = {"majority": "majority", "mean": "mean", "tfidf_logreg": "text", "lightgbm": "tabular",
+            "naive": "naive", "seasonal_naive": "seasonal_naive", "ets": "ets", "series_features": "series_features"}
+_TRIVIAL = ("majority", "mean", "naive")
 BLEND = "blend"
 BLEND_TITLE = "average of this model and"
 

@@ -11,7 +11,7 @@ from core.registry import Registry
 
 MODALITIES: Registry[Modality] = Registry("modality")
 
-__all__ = ["MODALITIES", "BadFilesError", "Modality", "Split", "by_options", "detect", "modality", "names", "split_for",
+__all__ = ["MODALITIES", "BadFilesError", "Modality", "Split", "detect", "modality", "names", "split_for",
            "stratified_split"]
 
 
@@ -20,13 +20,18 @@ def modality(name: str) -> Modality:
     return MODALITIES.get(name)
 
 
-def detect(source: Path) -> Modality:
-    """The first modality that accepts an upload, in registration order."""
+def detect(source: Path, options: dict[str, Any] | None = None) -> Modality:
+    """The first modality, in registration order, that understands the ingest `options` given (a target
+    column, a time column: `Modality.options`) and accepts the upload; when none accepts it, the first that
+    understands the options (a table with a free-text column, given a target, is still a table)."""
     _load_modalities()
-    for name in MODALITIES:
-        candidate = MODALITIES.get(name)
+    fitting = [MODALITIES.get(name) for name in MODALITIES
+               if set(options or {}) <= set(MODALITIES.get(name).options)]
+    for candidate in fitting:
         if candidate.accepts(source):
             return candidate
+    if options and fitting:
+        return fitting[0]
     raise GlassboxError(f"{source.name}: not a dataset Glassbox can read (a zip or folder of images, a CSV of "
                         "texts, or a table: CSV, Excel or Parquet)")
 
@@ -37,15 +42,8 @@ def names() -> list[str]:
     return MODALITIES.names()
 
 
-def by_options(options: dict[str, Any]) -> Modality | None:
-    """The one modality whose ingest options (`Modality.options`) include every option given (a target
-    column names a table), or None when none or several do: then the upload itself decides (`detect`)."""
-    _load_modalities()
-    fits = [MODALITIES.get(name) for name in MODALITIES
-            if set(options) <= set(MODALITIES.get(name).options)]
-    return fits[0] if len(fits) == 1 else None
-
-
 def _load_modalities() -> None:
     # registration order is detection order: a CSV is a table unless one of its columns holds free text
-    from core.data import images, tables, text  # noqa: F401
+    # series last: a CSV is read as series only when asked for (its options, --modality series)
+    from core.data import images, tables, text  # noqa: F401, I001
+    from core.data import series  # noqa: F401

@@ -22,6 +22,9 @@ import numpy as np
 from core.config import TrainConfig
 from core.errors import GlassboxError
 
+UPLOAD = "upload"
+"""A dataset whose choices can be changed later (a table's target, a series' horizon) keeps its upload as
+`upload.<suffix>` in its folder, to be added again with other choices."""
 MAX_LISTED = 5
 """Names listed in one message; the rest are counted."""
 # (what, done, total): how far a long preparation has gone, e.g. ("tokenising texts", 3000, 12000)
@@ -113,7 +116,8 @@ SPLIT_PARTS = ("train", "val", "test")
 @dataclass(frozen=True)
 class Split:
     """Item indices (into items.csv's order) per part. `test` is only filled by a split the user made;
-    `source` says where the split came from: "stratified" (made by `stratified_split`) or "folders"."""
+    `source` says where the split came from: "stratified" (made by `stratified_split`), "folders" (the
+    user's), or "rolling origin" (a series to forecast: its last windows validate)."""
 
     train: list[int]
     val: list[int]
@@ -148,12 +152,16 @@ def write_split(dest: Path, item_column: str, rows: Iterable[tuple[str, str]]) -
 
 
 def split_for(modality: Modality, dataset_dir: Path, info: dict[str, Any], config: TrainConfig) -> Split:
-    """The split a run trains on: the one the dataset keeps (`write_split`) when it has one, else
+    """The split a run trains on: the modality's own when it has one (`Modality.split`: a series to forecast is
+    split in time, never at random), else the one the dataset keeps (`write_split`) when it has one, else
     `stratified_split` of all items with the config's validation fraction and seed. A kept split
     without validation items gets them set aside from its training items the same stratified way.
 
     Raises GlassboxError when split.csv is missing or no longer matches items.csv."""
     dataset_dir = Path(dataset_dir)
+    own = modality.split(dataset_dir, info, config)
+    if own is not None:
+        return own
     labels = modality.labels(dataset_dir, info)
     if "split" not in info:
         return stratified_split(labels, config.val_fraction, config.seed)
@@ -193,6 +201,9 @@ class LabelledItems:
         return None
 
     def suspicious(self, metrics: dict[str, Any], task: str) -> str | None:
+        return None
+
+    def split(self, dataset_dir: Path, info: dict[str, Any], config: TrainConfig) -> Split | None:
         return None
 
 
@@ -258,6 +269,10 @@ class Modality(Protocol):
         """Input preprocessing fitted on `split.train` only (a table's imputation, scaling and category
         levels), JSON-able: kept with the run, given to the model family and applied identically at
         prediction. None when the modality fits none (images and texts are read the same for every run)."""
+
+    def split(self, dataset_dir: Path, info: dict[str, Any], config: TrainConfig) -> Split | None:
+        """The modality's own split of a dataset, or None for the usual one (`split_for`): a series to forecast
+        is split by time (validation on the last windows, training windows ending before them)."""
 
     def suspicious(self, metrics: dict[str, Any], task: str) -> str | None:
         """A warning when a finished run's validation metrics are too good to be true for this kind of data

@@ -26,7 +26,7 @@ import pandas as pd
 
 from core.config import TrainConfig
 from core.data import MODALITIES, columns, reading, table_checks
-from core.data.base import LabelledItems, Split, listed, read_items, warning, write_items
+from core.data.base import UPLOAD, LabelledItems, Split, listed, read_items, warning, write_items
 from core.data.labels import MERGE_OPTION
 from core.errors import GlassboxError
 
@@ -40,8 +40,6 @@ __all__ = ["RowsToPredict", "TablesModality", "read_rows", "typed_rows"]
 
 _SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".xlsx", ".parquet")
 _ROWS_FILE = "rows.csv"
-UPLOAD = "upload"
-"""The stored copy of a table's upload is `upload.<suffix>` in the dataset folder."""
 _ITEM_COLUMN = "row"
 _TARGET_NAMES = ("target", "label", "class", "y", "outcome", "churn", "churned", "default", "price", "species")
 # regression targets are stratified by these many quantile bins, so that validation spans the whole range

@@ -189,4 +189,4 @@ def _alternatives(subject: Explainable, refused: str) -> str:
 
 def _load_modalities() -> None:
     # imported for their registration side effect; kept lazy so importing this package stays light
-    from core.explain import images, tables, text  # noqa: F401
+    from core.explain import images, series, tables, text  # noqa: F401

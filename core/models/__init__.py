@@ -122,4 +122,4 @@ def _skips_decay(name: str, param: nn.Parameter, no_decay: set[str]) -> bool:
 
 def _load_families() -> None:
     # imported for their registration side effect; kept lazy so listing runs is not slowed by timm
-    from core.models import tabular, text, vision  # noqa: F401
+    from core.models import sequence, tabular, text, vision  # noqa: F401

@@ -43,12 +43,21 @@ class Task(Protocol):
     title: str
     # the figures a run on this task reports, the headline first (what Runs lists and compare overlays)
     metrics_shown: tuple[Metric, ...]
-    # the trivial baseline every run of this task is scored against (`core.baselines`): "majority" or "mean"
+    # the trivial baseline every run of this task is scored against (`core.baselines`): "majority", "mean", "naive"
     trivial_baseline: str
+    # the predictions file's key for its answers: "probs" (class probabilities) or "predictions" (values)
+    answers_key: str
 
-    def state(self, info: dict[str, Any], train_targets: np.ndarray) -> dict[str, Any]:
+    def state(self, info: dict[str, Any], train_targets: np.ndarray,
+              inputs: dict[str, Any] | None) -> dict[str, Any]:
         """What a run keeps to turn its model's outputs into answers (JSON): the class names, or the
-        training targets' mean and standard deviation. Written to the run's `target.json`."""
+        training targets' mean and standard deviation (from the modality's fitted `inputs` when it fitted
+        them, e.g. a series' training part). Written to the run's `target.json`."""
+
+    def calibration(self, targets: np.ndarray, answers: np.ndarray, state: dict[str, Any]) -> dict[str, Any]:
+        """What the validation answers say about trusting new ones, computed once after training on the best
+        model's validation answers (a forecast's prediction interval and its coverage); {} when the task has
+        none. Added to the run's metrics and to its `target.json` state, which prediction reads."""
 
     def outputs(self, state: dict[str, Any]) -> int:
         """The head's output size: the number of classes, or 1."""
@@ -88,19 +97,18 @@ def names() -> list[str]:
     return TASKS.names()
 
 
-def predictions(task_name: str, indices: Sequence[int], targets: np.ndarray, answers: np.ndarray) -> dict[str, Any]:
+def predictions(task: Task, indices: Sequence[int], targets: np.ndarray, answers: np.ndarray) -> dict[str, Any]:
     """The predictions file's schema, the same for every task: `items` (indices into the dataset's items),
-    `labels` (true targets: class indices or values) and `probs` (class probabilities) or `predictions`
-    (values), rounded to 6 digits, and `task`."""
-    key = "probs" if answers.ndim == 2 else "predictions"
-    return {"task": task_name, "items": list(indices), "labels": np.asarray(targets).tolist(),
-            key: np.round(answers, 6).tolist()}
+    `labels` (true targets: class indices, values or a forecast's next values) and the answers under the task's
+    `answers_key` (`probs`: class probabilities; `predictions`: values), rounded to 6 digits, and `task`."""
+    return {"task": task.name, "items": list(indices), "labels": np.asarray(targets).tolist(),
+            task.answers_key: np.round(answers, 6).tolist()}
 
 
 def answers_of(predictions_file: dict[str, Any]) -> np.ndarray:
     """The answers a predictions file holds (`predictions`): probabilities [n, classes] or values [n]."""
     key = "probs" if "probs" in predictions_file else "predictions"
-    return np.asarray(predictions_file[key], dtype=float)
+    return np.asarray(predictions_file[key], dtype=float)  # [n, classes], [n] or a forecast's [n, horizon]
 
 
 def of_run(config: dict[str, Any] | TrainConfig) -> Task:
@@ -112,7 +120,7 @@ def of_run(config: dict[str, Any] | TrainConfig) -> Task:
 
 
 def _load_tasks() -> None:
-    from core.tasks import classification, regression  # noqa: F401
+    from core.tasks import classification, regression, forecast  # noqa: F401, I001  (the order they are offered in)
 
 
 def summary_line(task: Task, metrics: dict[str, Any], part: str = "val") -> str:

@@ -25,9 +25,11 @@ class Classification:
     title = "Classification"
     metrics_shown = (Metric("accuracy", "accuracy", percent=True), Metric("macro_f1", "macro F1", percent=True),
                      Metric("loss", "loss", higher_is_better=False))
+    answers_key = "probs"
     trivial_baseline = "majority"
 
-    def state(self, info: dict[str, Any], train_targets: np.ndarray) -> dict[str, Any]:
+    def state(self, info: dict[str, Any], train_targets: np.ndarray,
+              inputs: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"classes": list(info["classes"])}
 
     def outputs(self, state: dict[str, Any]) -> int:
@@ -58,6 +60,9 @@ class Classification:
 
     def score(self, metrics: dict[str, float]) -> tuple[float, ...]:
         return (metrics["val_accuracy"], -metrics["val_loss"])
+
+    def calibration(self, targets: np.ndarray, answers: np.ndarray, state: dict[str, Any]) -> dict[str, Any]:
+        return {}
 
     def step_score(self, logits: torch.Tensor, targets: torch.Tensor) -> float | None:
         predicted = logits.argmax(-1)

@@ -26,9 +26,11 @@ class Regression:
     title = "Regression"
     metrics_shown = (Metric("r2", "R²"), Metric("mae", "MAE", higher_is_better=False),
                      Metric("rmse", "RMSE", higher_is_better=False), Metric("loss", "loss", higher_is_better=False))
+    answers_key = "predictions"
     trivial_baseline = "mean"
 
-    def state(self, info: dict[str, Any], train_targets: np.ndarray) -> dict[str, Any]:
+    def state(self, info: dict[str, Any], train_targets: np.ndarray,
+              inputs: dict[str, Any] | None = None) -> dict[str, Any]:
         values = np.asarray(train_targets, dtype=float)
         spread = float(values.std()) if len(values) > 1 else 0.0
         return {"target": info.get("target"), "mean": float(values.mean()), "std": spread if spread > 0 else 1.0}
@@ -40,7 +42,7 @@ class Regression:
              device: torch.device) -> nn.Module:
         from torch import nn
 
-        return _Huber(nn.HuberLoss(delta=1.0))
+        return Huber(nn.HuberLoss(delta=1.0))
 
     def model_targets(self, targets: torch.Tensor, state: dict[str, Any]) -> torch.Tensor:
         return (targets.float() - state["mean"]) / state["std"]
@@ -56,17 +58,23 @@ class Regression:
     def score(self, metrics: dict[str, float]) -> tuple[float, ...]:
         return (-metrics["val_loss"],)
 
+    def calibration(self, targets: np.ndarray, answers: np.ndarray, state: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
     def step_score(self, logits: torch.Tensor, targets: torch.Tensor) -> float | None:
         return None
 
 
-class _Huber:
-    """Huber loss on outputs [B, 1] or an ensemble's [B, k, 1] against standardised targets [B]."""
+class Huber:
+    """Huber loss on outputs against standardised targets: one value per item (outputs [B, 1], targets [B]),
+    an ensemble's members ([B, k, 1]), or a forecast's horizon (outputs and targets [B, H])."""
 
     def __init__(self, loss: nn.Module) -> None:
         self.inner = loss
 
     def __call__(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if targets.ndim == 2:  # a forecast: one output per horizon step
+            return self.inner(outputs.reshape(targets.shape), targets)
         outputs = outputs.squeeze(-1)
         if outputs.ndim == 2:
             targets = targets[:, None].expand_as(outputs)

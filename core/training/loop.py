@@ -30,7 +30,8 @@ from core.training.checkpointing import Progress
 from core.training.reporting import Reporter
 from core.training_stats import save_training_stats
 
-_SPLIT_SOURCES = {"stratified": "drawn at random, class by class", "folders": "the dataset's own folders"}
+_SPLIT_SOURCES = {"stratified": "drawn at random, class by class", "folders": "the dataset's own folders",
+                  "rolling origin": "the series' last windows, in time order"}
 _ENCODING = "encoding features"  # the phase a frozen backbone's features are computed in
 
 
@@ -60,8 +61,8 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
     reporter.log(f"split: {len(split.train)} training, {len(split.val)} validation"
                  + (f", {len(split.test)} test" if split.test else "") + f" items ({_SPLIT_SOURCES[split.source]})")
     targets = np.asarray(modality.targets(job.dataset_dir, job.dataset_info))
-    state = task.state(job.dataset_info, targets[split.train])
     inputs = modality.fit_inputs(job.dataset_dir, job.dataset_info, cfg, split)
+    state = task.state(job.dataset_info, targets[split.train], inputs)
     model = family.create(cfg, task.outputs(state), job.cache_dir, inputs)
     source = weights.source_of(model)
     reporter.log(f"weights: {source.description if source else 'random initialisation'}")
@@ -154,7 +155,7 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
             progress.epochs_without_improvement = 0
             checkpointing.save_weights(job.files.weights, model)
             job.files.write_json(job.files.predictions,
-                                 tasks.predictions(task.name, split.val, val_targets, answers))
+                                 tasks.predictions(task, split.val, val_targets, answers))
         else:
             progress.epochs_without_improvement += 1
         checkpointing.save(job.files.checkpoint, model=model, optimizer=optimizer, scheduler=scheduler,
@@ -163,12 +164,17 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
         reporter.log(f"epoch {epoch}/{cfg.epochs}: {tasks.summary_line(task, metrics)}, {metrics['epoch_s']:.1f} s")
 
     best_val = job.files.read_json(job.files.predictions)
-    found = baselines.with_blend(task, found, targets[split.val], tasks.answers_of(best_val), state)
+    best_answers = tasks.answers_of(best_val)
+    found = baselines.with_blend(task, found, targets[split.val], best_answers, state)
+    calibration = task.calibration(targets[split.val], best_answers, state)
+    if calibration:  # prediction reads it with the rest of the task's state
+        job.files.write_json(job.files.target, {**state, **calibration})
     final = {
         **_best(progress),
         "epochs_completed": progress.epoch,
         "split": split.source,
         **found.metrics,
+        **calibration,
     }
     suspicious = modality.suspicious(final, task.name)
     if suspicious is not None:
@@ -180,7 +186,7 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
         test_targets, answers, test_metrics = scoring.scored(trainable, _loader(test_ds, cfg.batch_size * 2, None),
                                                              "test")
         job.files.write_json(job.files.test_predictions,
-                             tasks.predictions(task.name, split.test, test_targets, answers))
+                             tasks.predictions(task, split.test, test_targets, answers))
         final.update(test_metrics)
         final["test_items"] = len(split.test)
         reporter.log(f"test ({len(split.test)} items, best epoch's model): {tasks.summary_line(task, final, 'test')}")

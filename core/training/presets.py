@@ -105,6 +105,33 @@ _PRESETS: dict[str, list[Preset]] = {
                  weight_decay=3e-4, label_smoothing=0.0, warmup_fraction=0.05, early_stopping_patience=20),
         ),
     ],
+    # Series: sequence networks trained from scratch (`core.models.sequence`), scored against the classical
+    # baselines on the same split. On synthetic sets (tests/unit/test_sequence_models.py) the FCN learns in 2-3
+    # epochs at lr 3e-3 and the GRU in 5-7; to be re-measured with bench/series.py on the sample series.
+    "series": [
+        Preset(
+            "quick",
+            "Quick (CPU)",
+            "A fully convolutional network (Wang et al., 2017), 15 epochs: seconds to a minute on a laptop CPU.",
+            dict(backbone="cnn", mode="full", weights="none", epochs=15, batch_size=64, lr=3e-3, weight_decay=1e-4,
+                 label_smoothing=0.0, warmup_fraction=0.05, early_stopping_patience=5),
+        ),
+        Preset(
+            "balanced",
+            "Balanced",
+            "A two-layer GRU over the real steps (bidirectional for classification), 30 epochs.",
+            dict(backbone="gru", mode="full", weights="none", epochs=30, batch_size=64, lr=3e-3, weight_decay=1e-4,
+                 label_smoothing=0.0, warmup_fraction=0.05, early_stopping_patience=8),
+        ),
+        Preset(
+            "best",
+            "Best accuracy",
+            "A small transformer over patches of steps (PatchTST, Nie et al., 2023), trained longer with smaller "
+            "steps, stopping when validation stalls; best on a GPU.",
+            dict(backbone="transformer", mode="full", weights="none", epochs=80, batch_size=64, lr=1e-3,
+                 weight_decay=0.01, label_smoothing=0.0, warmup_fraction=0.1, early_stopping_patience=15),
+        ),
+    ],
 }
 
 # what a run gets when nobody chose a preset (the CLI without --preset)

@@ -350,3 +350,45 @@ def test_table_sample_train_evaluate_explain(studio: StudioServer, page: Page) -
     expect(page.get_by_role("heading", name="Explanation")).to_be_visible(timeout=SLOW)
     expect(page.locator(PLOTLY).first).to_be_visible()
     no_exception(page)
+
+
+@pytest.mark.slow
+def test_series_sample_train_evaluate_explain(studio: StudioServer, page: Page) -> None:
+    """A series journey: load the spoken-vowels sample (640 multivariate series of 7 to 29 steps, long form),
+    train the Quick preset beside the classical baseline, read the accuracy, and explain one series over time."""
+    open_url(page, f"{studio.url}/")
+    go_to(page, "Data")
+    page.get_by_role("button", name="Load sample: spoken vowels (time series)").click()
+    settle(page)
+    expect(page.get_by_role("heading", name="Preview: sample-japanese-vowels")).to_be_visible(timeout=SLOW)
+    expect(page.get_by_text("padded to", exact=False).first).to_be_visible()
+    no_exception(page)
+
+    go_to(page, "Train")
+    dataset = page.get_by_role("combobox", name="Dataset")
+    if "sample-japanese-vowels" not in (dataset.input_value() or ""):
+        dataset.click()
+        page.get_by_role("option", name=re.compile("sample-japanese-vowels")).click()
+        settle(page)
+    page.get_by_role("radio", name="Quick (CPU)", exact=True).click()
+    settle(page)
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_url(re.compile(r"/Runs$"), timeout=SLOW)
+    expect(page.locator("span.stMarkdownBadge").first).to_contain_text("completed", timeout=TRAINING)
+    settle(page)
+    no_exception(page)
+
+    page.get_by_role("link", name="Evaluate this run").click()
+    page.wait_for_url(re.compile(r"/Evaluate$"), timeout=SLOW)
+    settle(page)
+    accuracy = metric(page, "Validation accuracy")
+    expect(accuracy).to_have_text(re.compile(r"^\d+(\.\d)?%$"), timeout=SLOW)
+    assert float(accuracy.inner_text().rstrip("%")) > 50, "nine speakers: chance is about 19%"
+    no_exception(page)
+
+    go_to(page, "Explain")
+    page.get_by_role("button", name="Explain", exact=True).click()
+    settle(page)
+    expect(page.get_by_role("heading", name="Explanation")).to_be_visible(timeout=SLOW)
+    expect(page.locator(PLOTLY).first).to_be_visible()
+    no_exception(page)

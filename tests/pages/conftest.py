@@ -202,3 +202,34 @@ def explainable(ws: Workspace, store: Store, dataset: DatasetRecord) -> RunRecor
     torch.manual_seed(0)
     save_file(create_model(config, len(CLASSES), ws.cache_dir).state_dict(), str(files.weights))
     return run
+
+
+def dataset_named(store: Store, name: str) -> DatasetRecord:
+    """The stored dataset called `name`."""
+    return next(d for d in store.list_datasets() if d.name == name)
+
+
+def run_on(store: Store, name: str) -> RunRecord:
+    """The run trained on the dataset called `name`."""
+    dataset = dataset_named(store, name)
+    return next(r for r in store.list_runs() if r.dataset_id == dataset.id)
+
+
+def predictions_of(ws: Workspace, run: RunRecord) -> dict[str, Any]:
+    """A run's saved validation predictions (predictions.json)."""
+    return json.loads(RunFiles(ws.run_dir(run.id)).predictions.read_text())
+
+
+def metrics_shown(at: AppTest) -> dict[str, str]:
+    """The page's st.metric values by label."""
+    return {m.label: m.value for m in at.metric}
+
+
+def charts_by_title(at: AppTest) -> dict[str, dict[str, Any]]:
+    """The page's Plotly figures (their JSON specs) by title."""
+    found = {}
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        title = spec["layout"].get("title", {})
+        found[title.get("text", "") if isinstance(title, dict) else str(title)] = spec
+    return found

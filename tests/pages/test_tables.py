@@ -10,7 +10,6 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,10 +19,10 @@ from core import datasets, runs, tasks, worker
 from core.artifacts import RunFiles
 from core.config import TrainConfig
 from core.jobs.local import LocalBackend
-from core.store import DatasetRecord, RunRecord, Store
+from core.store import Store
 from core.training.presets import apply
 from core.workspace import Workspace
-from tests.pages.conftest import open_page
+from tests.pages.conftest import charts_by_title, dataset_named, metrics_shown, open_page, predictions_of, run_on
 from ui import formatting
 from ui.table_data import new_choices
 
@@ -97,59 +96,32 @@ def no_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(LocalBackend, "dispatch", lambda self: None)
 
 
-def _dataset(store: Store, name: str) -> DatasetRecord:
-    return next(d for d in store.list_datasets() if d.name == name)
-
-
-def _run(store: Store, name: str) -> RunRecord:
-    dataset = _dataset(store, name)
-    return next(r for r in store.list_runs() if r.dataset_id == dataset.id)
-
-
-def _predictions(ws: Workspace, run: RunRecord) -> dict[str, Any]:
-    return json.loads(RunFiles(ws.run_dir(run.id)).predictions.read_text())
-
-
-def _metrics(at) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    return {m.label: m.value for m in at.metric}
-
-
-def _charts(at) -> dict[str, dict[str, Any]]:  # type: ignore[no-untyped-def]
-    """Plotly figures by title."""
-    found = {}
-    for chart in at.get("plotly_chart"):
-        spec = json.loads(chart.proto.spec)
-        title = spec["layout"].get("title", {})
-        found[title.get("text", "") if isinstance(title, dict) else str(title)] = spec
-    return found
-
-
 # ---- Data ------------------------------------------------------------------------------------------------------
 
 
 def test_data_shows_a_table_with_its_columns_roles_and_classes(ws: Workspace, tables: Store) -> None:
     at = open_page("pages/1_Data.py")
-    churn = _dataset(tables, "churn")
+    churn = dataset_named(tables, "churn")
     at.selectbox(key="data_selected").set_value(churn.id).run()
     assert not at.exception, at.exception
-    metrics = _metrics(at)
+    metrics = metrics_shown(at)
     assert (metrics["Rows"], metrics["Target"], metrics["Task"]) == ("160", "churned", "Classification")
     assert metrics["Columns used"] == "3 of 4"  # the customer id is left out as an identifier
     columns = at.dataframe(key=f"table_columns-{churn.id}").value.set_index("column")
     assert columns.loc["customer_id", "role"] == "identifier" and not columns.loc["customer_id", "use"]
     assert columns.loc["plan", "role"] == "categorical" and columns.loc["monthly_fee", "role"] == "numeric"
     assert columns.loc["monthly_fee", "missing"] == 4  # rows 7, 47, 87 and 127 say "n/a"
-    counts = _charts(at)["Items per class"]["data"][0]
+    counts = charts_by_title(at)["Items per class"]["data"][0]
     churned = pd.read_csv(io.StringIO(churn_csv()))["churned"].value_counts()
     assert dict(zip(counts["x"], counts["y"], strict=True)) == {"no": churned["no"], "yes": churned["yes"]}
 
 
 def test_data_shows_a_regression_target_as_a_histogram(ws: Workspace, tables: Store) -> None:
     at = open_page("pages/1_Data.py")
-    flats = _dataset(tables, "flats")
+    flats = dataset_named(tables, "flats")
     at.selectbox(key="data_selected").set_value(flats.id).run()
-    assert _metrics(at)["Task"] == "Regression" and _metrics(at)["Columns used"] == "3 of 3"
-    histogram = _charts(at)["Values of price"]
+    assert metrics_shown(at)["Task"] == "Regression" and metrics_shown(at)["Columns used"] == "3 of 3"
+    histogram = charts_by_title(at)["Values of price"]
     prices = pd.read_csv(io.StringIO(flats_csv()))["price"]
     assert sorted(histogram["data"][0]["x"]) == sorted(prices.astype(float).tolist())
     marks = sorted(shape["x0"] for shape in histogram["layout"]["shapes"])
@@ -179,19 +151,19 @@ def test_a_leak_is_dropped_in_one_click(ws: Workspace, store: Store, tmp_path: P
 
 def test_another_target_is_applied_by_adding_the_table_again(ws: Workspace, tables: Store) -> None:
     at = open_page("pages/1_Data.py")
-    flats = _dataset(tables, "flats")
+    flats = dataset_named(tables, "flats")
     at.selectbox(key="data_selected").set_value(flats.id).run()
     at.selectbox(key=f"table_target-{flats.id}").set_value("district").run()
     at.button(key=f"table_readd-{flats.id}").click().run()
     assert not at.exception, at.exception
-    added = next(d for d in tables.list_datasets() if d.id not in (flats.id, _dataset(tables, "churn").id))
+    added = next(d for d in tables.list_datasets() if d.id not in (flats.id, dataset_named(tables, "churn").id))
     assert (added.info["target"], added.info["task"], added.info["classes"]) == ("district", "classification",
                                                                                list(DISTRICTS))
-    assert _metrics(at)["Target"] == "district"
+    assert metrics_shown(at)["Target"] == "district"
 
 
 def test_the_choices_on_the_page_become_ingest_options(tables: Store) -> None:
-    churn = _dataset(tables, "churn")
+    churn = dataset_named(tables, "churn")
     edited = pd.DataFrame({"column": ["customer_id", "plan", "monthly_fee", "tenure_months"],
                            "role": ["identifier", "categorical", "numeric", "categorical"],
                            "use": [False, True, False, True]})
@@ -226,7 +198,7 @@ def test_the_table_samples_load_with_their_targets(store: Store) -> None:
 
 def test_train_offers_the_table_models_and_presets_without_image_settings(ws: Workspace, tables: Store,
                                                                         no_dispatch: None) -> None:
-    flats = _dataset(tables, "flats")
+    flats = dataset_named(tables, "flats")
     at = open_page("pages/2_Train.py")
     at.selectbox[0].set_value(flats.id).run()
     assert not at.exception, at.exception
@@ -249,17 +221,17 @@ def test_train_offers_the_table_models_and_presets_without_image_settings(ws: Wo
 
 
 def test_runs_shows_a_regression_by_r2_beside_its_baselines(ws: Workspace, tables: Store) -> None:
-    run = _run(tables, "flats")
+    run = run_on(tables, "flats")
     regression = tasks.task("regression")
     at = open_page("pages/3_Runs.py")
     at.selectbox(key="runs_selected").set_value(run.id).run()
     assert not at.exception, at.exception
     r2 = regression.metrics_shown[0]
-    assert _metrics(at)["Val R²"] == formatting.metric(r2, run.metrics["val_r2"])
+    assert metrics_shown(at)["Val R²"] == formatting.metric(r2, run.metrics["val_r2"])
     listed = at.dataframe[0].value.set_index("id")
     assert listed.loc[run.id, "val R²"] == formatting.metric(r2, run.metrics["val_r2"])
-    assert listed.loc[_run(tables, "churn").id, "val accuracy"] == formatting.percent(
-        _run(tables, "churn").metrics["val_accuracy"])
+    assert listed.loc[run_on(tables, "churn").id, "val accuracy"] == formatting.percent(
+        run_on(tables, "churn").metrics["val_accuracy"])
     [table] = [d.value for d in at.dataframe if "R²" in d.value.columns]
     rows = table.set_index("")
     baselines = run.metrics["baselines"]
@@ -275,11 +247,11 @@ def test_runs_shows_a_regression_by_r2_beside_its_baselines(ws: Workspace, table
 
 
 def test_runs_compare_overlays_each_task_by_its_own_figure(ws: Workspace, tables: Store) -> None:
-    churn, flats = _run(tables, "churn"), _run(tables, "flats")
+    churn, flats = run_on(tables, "churn"), run_on(tables, "flats")
     at = open_page("pages/3_Runs.py")
     at.multiselect(key="compare").set_value([churn.id, flats.id]).run()
     assert not at.exception, at.exception
-    charts = _charts(at)
+    charts = charts_by_title(at)
     assert set(charts) >= {"Validation accuracy per epoch", "Validation R² per epoch"}
     [r2_series] = charts["Validation R² per epoch"]["data"]
     logged = [row["value"] for row in tables.metrics(flats.id, ["val_r2"])]
@@ -290,13 +262,13 @@ def test_runs_compare_overlays_each_task_by_its_own_figure(ws: Workspace, tables
 
 
 def test_evaluate_a_table_classifier(ws: Workspace, tables: Store) -> None:
-    run = _run(tables, "churn")
-    found = _predictions(ws, run)
+    run = run_on(tables, "churn")
+    found = predictions_of(ws, run)
     at = open_page("pages/4_Evaluate.py")
     at.selectbox(key="eval_run").set_value(run.id).run()
     assert not at.exception, at.exception
     probs, labels = np.asarray(found["probs"]), np.asarray(found["labels"])
-    metrics = _metrics(at)
+    metrics = metrics_shown(at)
     assert metrics["Validation accuracy"] == formatting.percent(float(np.mean(probs.argmax(1) == labels)))
     assert metrics["Validation rows"] == str(len(labels))
     assert metrics["ROC-AUC"] == f"{run.metrics['val_roc_auc']:.3f}"
@@ -320,16 +292,16 @@ def test_a_table_is_uploaded_with_the_target_named(ws: Workspace, store: Store) 
 
 
 def test_evaluate_a_regression_plots_and_lists_the_worst_rows_first(ws: Workspace, tables: Store) -> None:
-    run = _run(tables, "flats")
-    found = _predictions(ws, run)
+    run = run_on(tables, "flats")
+    found = predictions_of(ws, run)
     truth, predicted = np.asarray(found["labels"]), np.asarray(found["predictions"])
     at = open_page("pages/4_Evaluate.py")
     at.selectbox(key="eval_run").set_value(run.id).run()
     assert not at.exception, at.exception
-    metrics = _metrics(at)
+    metrics = metrics_shown(at)
     assert metrics["Validation R²"] == f"{run.metrics['val_r2']:.3f}"
     assert metrics["Validation MAE"] == formatting.amount(float(np.mean(np.abs(predicted - truth))))
-    charts = _charts(at)
+    charts = charts_by_title(at)
     scatter = charts["Predicted against true price"]["data"][1]
     assert scatter["x"] == pytest.approx(truth.tolist()) and scatter["y"] == pytest.approx(predicted.tolist())
     residuals = charts["Residuals (predicted minus true)"]["data"][0]
@@ -346,7 +318,7 @@ def test_evaluate_a_regression_plots_and_lists_the_worst_rows_first(ws: Workspac
 
 
 def test_explain_a_validation_row_ranks_the_plan_first(ws: Workspace, tables: Store) -> None:
-    run = _run(tables, "churn")
+    run = run_on(tables, "churn")
     at = open_page("pages/5_Explain.py")
     at.selectbox(key="explain_run").set_value(run.id).run()
     assert not at.exception, at.exception
@@ -356,20 +328,21 @@ def test_explain_a_validation_row_ranks_the_plan_first(ws: Workspace, tables: St
         at.radio(key=f"explain_table_method-{run.id}").set_value(method).run()
         at.button(key="explain_table_go").click().run()
         assert not at.exception, at.exception
-        bars = next(c for title, c in _charts(at).items() if title.startswith("Columns for and against"))["data"][0]
+        charts = charts_by_title(at)
+        bars = next(c for title, c in charts.items() if title.startswith("Columns for and against"))["data"][0]
         assert set(bars["y"]) == {"plan", "monthly_fee", "tenure_months"}
         strongest = bars["y"][int(np.argmax(np.abs(bars["x"])))]
         assert strongest == "plan", (method, bars)
         assert any("Setting the top 1 column (plan)" in m.value for m in [*at.success, *at.warning])
     at.button(key=f"explain_table_global-{run.id}-go").click().run()
     assert not at.exception, at.exception
-    shares = _charts(at)["Share of each column in each model's decisions"]["data"]
+    shares = charts_by_title(at)["Share of each column in each model's decisions"]["data"]
     assert [t["name"] for t in shares] == ["this model", "gradient boosting (LightGBM)"]
     assert shares[0]["y"][-1] == "plan"  # strongest at the top: plotly draws the last bar highest
 
 
 def test_explain_a_typed_row_of_a_regression(ws: Workspace, tables: Store) -> None:
-    run = _run(tables, "flats")
+    run = run_on(tables, "flats")
     at = open_page("pages/5_Explain.py")
     at.selectbox(key="explain_run").set_value(run.id).run()
     at.radio(key="explain_table_source").set_value("Type a row").run()
@@ -379,7 +352,7 @@ def test_explain_a_typed_row_of_a_regression(ws: Workspace, tables: Store) -> No
     size.set_value("140").run()
     at.button(key="explain_table_go").click().run()
     assert not at.exception, at.exception
-    bars = next(c for title, c in _charts(at).items() if title.startswith("Columns for and against"))["data"][0]
+    bars = next(c for title, c in charts_by_title(at).items() if title.startswith("Columns for and against"))["data"][0]
     assert bars["y"][int(np.argmax(np.abs(bars["x"])))] == "size_m2"
 
 
@@ -390,7 +363,7 @@ def test_predict_one_typed_row_as_the_library_does(ws: Workspace, tables: Store)
     from core import prediction
     from core.data.tables import rows_to_predict
 
-    run = _run(tables, "churn")
+    run = run_on(tables, "churn")
     at = open_page("pages/6_Predict.py")
     at.selectbox(key="predict_run").set_value(run.id).run()
     assert not at.exception, at.exception
@@ -404,15 +377,15 @@ def test_predict_one_typed_row_as_the_library_does(ws: Workspace, tables: Store)
     subject = prediction.TableSubject(RunFiles(ws.run_dir(run.id)), ws.cache_dir)
     row = pd.DataFrame([{"plan": "basic", "monthly_fee": fee, "tenure_months": "12"}], dtype=object)
     expected = prediction.rows(subject, rows_to_predict(row, subject.columns, subject.target))
-    metrics = _metrics(at)
+    metrics = metrics_shown(at)
     assert metrics["Prediction"] == expected["predicted"].iloc[0]
     assert metrics["Probability"] == formatting.probability(float(expected["confidence"].iloc[0]))
-    assert any(title.startswith("Columns for and against") for title in _charts(at))
+    assert any(title.startswith("Columns for and against") for title in charts_by_title(at))
 
 
 def test_predict_a_file_of_rows_keeps_the_good_ones_and_says_why_not_the_others(ws: Workspace,
                                                                                tables: Store) -> None:
-    run = _run(tables, "flats")
+    run = run_on(tables, "flats")
     at = open_page("pages/6_Predict.py")
     at.selectbox(key="predict_run").set_value(run.id).run()
     rows = "id,size_m2,rooms,district\n7,80,3,centre\n8,large,2,north\n9,45,,harbour\n"

@@ -59,7 +59,7 @@ def test_binary_classification_reports_roc_and_pr_auc() -> None:
 
 
 def test_an_unknown_task_is_refused_in_one_line() -> None:
-    with pytest.raises(GlassboxError, match="^task must be one of classification, regression$"):
+    with pytest.raises(GlassboxError, match="^task must be one of classification, regression, forecast$"):
         TrainConfig(dataset_id="d", task="ranking").validate()
 
 
@@ -92,3 +92,26 @@ def test_mean_baseline_answers_the_training_mean(tmp_path: Path) -> None:
     assert found.answers["mean"].tolist() == [2.0, 2.0]
     assert found.metrics["baseline_metrics"]["baseline"] == "mean"
     assert found.metrics["baselines"]["mean"]["mae"] == pytest.approx(148.0)
+
+
+def test_a_forecasts_interval_is_per_step_with_enough_windows_and_pooled_with_few() -> None:
+    forecast = tasks.task("forecast")
+    rng = np.random.default_rng(0)
+    truth = rng.normal(0, 1, (20, 2))
+    # step 1's residuals are ten times step 0's: 20 windows give each step its own half-width
+    answers = truth - np.stack([np.arange(1, 21) / 10, np.arange(1, 21)], axis=1)
+    found = forecast.calibration(truth, answers, {})
+    assert found["interval_method"] == "per step ahead"
+    assert found["interval_halfwidth"] == pytest.approx([1.9, 19.0])  # the ceil(21 * 0.9) = 19th of 20
+    # cross-fitted: widths from windows 0-9 (at most 1.0, 10) miss every window of 10-19, and the reverse
+    # widths (2.0, 20) cover all of 0-9: half the values inside
+    assert found["interval_coverage"] == 0.5
+
+    # 5 windows of 4 steps: too few for one half-width per step, enough (20 values) pooled
+    residuals = np.arange(1, 21, dtype=float).reshape(5, 4)
+    few = forecast.calibration(np.zeros((5, 4)), -residuals, {})
+    assert few["interval_method"].startswith("pooled")
+    assert few["interval_halfwidth"] == [19.0] * 4  # the ceil(21 * 0.9) = 19th of the 20 pooled
+    # 2 windows of 2 steps: no finite interval at 90%, said rather than drawn
+    none = forecast.calibration(np.zeros((2, 2)), np.ones((2, 2)), {})
+    assert none["interval_halfwidth"] is None and none["interval_method"].startswith("none")
