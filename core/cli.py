@@ -50,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
+    except BrokenPipeError:  # `... | head` closed the pipe: the reader has what it wanted
+        sys.stderr.close()
+        return 0
     except Exception as exc:
         if os.environ.get("GLASSBOX_DEBUG"):
             traceback.print_exc()
@@ -85,16 +88,22 @@ def _described(info: dict[str, Any]) -> str:
 
 
 def _print_problems(info: dict[str, Any]) -> None:
-    """A new dataset's warnings on stderr, one a line, as the Data page shows them."""
+    """A new dataset's warnings and what was decided in reading it (the sheet, the header row, renamed
+    columns, the target, the season) on stderr, one a line, as the Data page shows them."""
     for problem in info.get("problems", []):
         print(f"{problem['level']}: {problem['message']}", file=sys.stderr)
+    for note in info.get("notes", []) if isinstance(info.get("notes"), list) else []:
+        print(f"note: {note}", file=sys.stderr)
 
 
 def _datasets_list(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     rows = store.list_datasets()
     _emit(args, [{"dataset_id": d.id, "name": d.name, "modality": d.modality, "num_items": d.info["num_items"],
+                  "task": d.info.get("task", "classification"), "target": d.info.get("target"),
                   "classes": d.info["classes"]} for d in rows],
-          "\n".join(f"{d.id}  {d.modality:8} {d.info['num_items']:6}  {d.name}" for d in rows) or "no datasets")
+          "\n".join(f"{d.id}  {d.modality:8} {d.info['num_items']:6}  {d.name}"
+                    + (f"  ({d.info['task']} on {d.info['target']!r})" if d.info.get("target") else "")
+                    for d in rows) or "no datasets")
     return 0
 
 
@@ -165,7 +174,13 @@ def _dataset_for(args: argparse.Namespace, ws: Workspace, store: Store) -> str:
         _print_problems(record.info)
         print(f"dataset {record.id}: {_described(record.info)}", file=sys.stderr)
         return record.id
-    return datasets.resolve(store, args.data).id
+    record = datasets.resolve(store, args.data)
+    given = sorted(_ingest_options(args))
+    if given:  # the choices made when the dataset was added stand; silently training on them would mislead
+        raise GlassboxError(f"{', '.join('--' + g.replace('_', '-') for g in given)} apply when a file is added: "
+                            f"dataset {record.id} is already stored ({_described(record.info)}); give the file "
+                            "with --data to add it again with these choices")
+    return record.id
 
 
 def _ingest_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -659,7 +674,8 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     train.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"))
     train.add_argument("--early-stopping-patience", type=int, metavar="EPOCHS",
-                       help="stop after this many epochs without a better validation accuracy (0: never)")
+                       help="stop after this many epochs without a better validation score (accuracy, loss "
+                            "breaking ties; the loss for values) (0: never)")
     train.add_argument("--seed", type=int)
     train.add_argument("--class-weights", choices=CLASS_WEIGHTS,
                        help="balanced: every class counts as much in the loss, however few its items (default: none)")
@@ -685,7 +701,8 @@ def _build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--tail", type=int, default=200)
     logs.set_defaults(handler=_runs_logs)
 
-    ex = commands.add_parser("explain", help="explain a finished run's prediction on one image or text")
+    ex = commands.add_parser("explain",
+                             help="explain a finished run's prediction on one image, text, table row or series")
     ex.add_argument("run_id")
     ex.add_argument("--input", help="the image to explain (image runs)")
     ex.add_argument("--text", help="the text to explain (text runs)")
@@ -709,11 +726,13 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="also measure sensitivity_max, re-running the method N times (slow for ig, occlusion)")
     _json(ex).set_defaults(handler=_explain)
 
-    pr = commands.add_parser("predict", help="a finished run's predictions on new texts or images, as a CSV")
+    pr = commands.add_parser("predict", help="a finished run's predictions on new images, texts, rows or series "
+                                             "(or a forecast), as a CSV")
     pr.add_argument("run_id")
     pr.add_argument("inputs", nargs="*",
                     help="text runs: one CSV, TSV or .txt; image runs: image files, folders or zips; "
-                         "table runs: one CSV, TSV, Excel or Parquet file")
+                         "table runs: one CSV, TSV, Excel or Parquet file; series runs: a file of series, or "
+                         "for a forecast the history (default: the training series' end)")
     pr.add_argument("--text", action="append", help="text runs: a text to classify (repeatable)")
     pr.add_argument("--text-column", help="the CSV's column holding the texts (default: suggested)")
     pr.add_argument("--sheet", help="tables, series: the Excel sheet holding the rows (default: found)")
@@ -737,14 +756,26 @@ def _column_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--series-id", metavar="COL", help="series in long form: the column naming each series")
     parser.add_argument("--channel", metavar="COL", help="series in long form: the column naming each channel")
     parser.add_argument("--value", metavar="COL", help="series in long form: the column of values")
-    parser.add_argument("--horizon", type=int, metavar="H", help="forecasting: steps to forecast (default: a season)")
-    parser.add_argument("--context", type=int, metavar="L", help="forecasting: past steps each forecast reads")
-    parser.add_argument("--season", type=int, metavar="STEPS",
+    parser.add_argument("--horizon", type=_positive, metavar="H",
+                        help="forecasting: steps to forecast (default: a season)")
+    parser.add_argument("--context", type=_positive, metavar="L", help="forecasting: past steps each forecast reads")
+    parser.add_argument("--season", type=_positive, metavar="STEPS",
                         help="forecasting: steps in one season (default: from the frequency, e.g. 48 half-hours)")
     parser.add_argument("--text-column", help="text data: the column holding the texts (default: suggested)")
     parser.add_argument("--label-column", help="text data: the column holding the labels (default: suggested)")
     parser.add_argument("--merge-similar-labels", action="store_true",
                         help="make labels that differ only by case, spaces or accents one class")
+
+
+def _positive(text: str) -> int:
+    """A whole number of steps, at least 1 (argparse's type: its error names the option)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a number of steps (at least 1)")
+    return value
 
 
 def _json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -114,6 +114,15 @@ def series(subject: Any, found: Any) -> pd.DataFrame:
     from core.data.series import normalise
 
     _check_count(len(found.ids))
+    expected = list(subject.fitted.get("channels", []))
+    if expected and list(found.channels) != expected:
+        missing = [c for c in expected if c not in found.channels]
+        extra = [c for c in found.channels if c not in expected]
+        raise GlassboxError(f"the model reads the channels {', '.join(map(str, expected))}: "
+                            + "; ".join(part for part in (
+                                f"missing {', '.join(map(str, missing))}" if missing else "",
+                                f"not in training {', '.join(map(str, extra))}" if extra else "",
+                                "" if missing or extra else "in another order") if part))
     answers = subject.outputs(subject.inputs(normalise(found.values, found.mask, subject.fitted), found.mask))
     table = _table("series", list(found.ids), answers, subject.classes, [""] * len(found.ids),
                    [None] * len(found.ids)).drop(columns="unlike_training")

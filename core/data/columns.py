@@ -70,8 +70,12 @@ _TEXT_CHARS = 50.0
 _TEXT_DISTINCT = 0.5
 
 # What spreadsheets and people write for "no value", beyond `labels.is_missing` (compared casefolded)
-_NO_VALUE = frozenset({"-", "--", "—", "–", "?", "??", "n.a.", "#value!", "#div/0!", "#ref!", "#num!", "#null!",
-                       "#name?", "#n/a n/a"})
+# marks of "no value" in a feature cell beyond the missing labels (`labels.is_missing`): "NA" is R's, which
+# write.csv leaves in every export (the Palmer penguins' own file has it)
+_NO_VALUE = frozenset({"-", "--", "—", "–", "?", "??", "n.a.", "na", "#value!", "#div/0!", "#ref!", "#num!",
+                       "#null!", "#name?", "#n/a n/a"})
+# missing as a label but a real level in a feature: "none" in a column of counts named small, big or none
+_A_LEVEL = frozenset({"none"})
 _TRUE = ("yes", "y", "true", "t", "1", "1.0", "on", "ja", "j", "oui", "si", "sí", "wahr", "vrai")
 _FALSE = ("no", "n", "false", "f", "0", "0.0", "off", "nein", "non", "falsch", "faux")
 _TRUE_SET, _FALSE_SET = frozenset(_TRUE), frozenset(_FALSE)
@@ -107,7 +111,8 @@ def is_blank(cell: Any) -> bool:
     if cell is None or (isinstance(cell, float) and math.isnan(cell)):
         return True
     text = str(cell).strip()
-    return is_missing(text) or text.casefold() in _NO_VALUE
+    folded = text.casefold()
+    return (is_missing(text) and folded not in _A_LEVEL) or folded in _NO_VALUE
 
 
 def cells(series: pd.Series | Iterable[Any]) -> list[str | None]:

@@ -560,7 +560,8 @@ def forecast_inputs(dataset_dir: Path, info: dict[str, Any], fitted: dict[str, A
     ahead = np.repeat(covariates[-1:], horizon, axis=0) if len(covariates) else np.zeros((horizon, 0))
     if info["covariates"]:
         if future is None:
-            notes.append(f"no future covariates given: {listed(info['covariates'])} keep their last values")
+            notes.append(f"no future covariates given (--future FILE): {listed(info['covariates'])} "
+                         "held at their last value")
         else:
             ahead = _future_covariates(Path(future), info, stamps, sheet)
     scaled, _ = _scaled(target[-context:], covariates[-context:], fitted)

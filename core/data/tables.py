@@ -16,6 +16,7 @@ only (`fit_inputs`, `core.data.table_encoding`), never here.
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,7 @@ class TablesModality(LabelledItems):
         errors = [p["message"] for p in problems if p["level"] == "error"]
         if errors:
             raise GlassboxError(f"{source.name}: {errors[0]}")
+        problems += _long_form_series(kept_frame, described, target)
         _, cell_problems = columns.typed(kept_frame, described)
         notes = [*read.notes, target_note, f"task: {task} ({task_reason})"]
         if missing_rows:
@@ -293,12 +295,37 @@ def rows_to_predict(source: Path | pd.DataFrame, described: list[dict[str, Any]]
     return RowsToPredict(frame, typed, problems, lines)
 
 
+_SERIES_ID = re.compile(r"(series|sequence|recording|subject|signal|trace|sensor|device|unit)[ _.-]*(id|no|nr|key)?$",
+                        re.IGNORECASE)
+_STEP = re.compile(r"^(time|timestamp|step|t|tick|frame|sample|date|datetime)$", re.IGNORECASE)
+
+
+def _long_form_series(frame: pd.DataFrame, described: list[dict[str, Any]], target: str) -> list[dict[str, Any]]:
+    """A warning when the table looks like series in long form (a series-id column, a time or step column,
+    each id on many rows, and the target constant within an id): read as a table, every reading becomes a
+    row, readings of one series land in training and validation alike, and the id gives the answer away."""
+    ids = [c for c in frame.columns if c != target and _SERIES_ID.search(str(c).strip())]
+    steps = [c for c in frame.columns if c != target and _STEP.match(str(c).strip())]
+    for name in ids:
+        groups = frame.groupby(frame[name].astype(str), sort=False)[target]
+        if steps and len(groups) * 3 <= len(frame) and (groups.nunique(dropna=False) <= 1).all():
+            return [{**warning(f"{name!r} and {steps[0]!r} look like series in long form ({len(groups)} series, "
+                               f"{len(frame) // len(groups)} rows each on average, one {target!r} per series): "
+                               "read as a table, each reading is a row and the series id gives the answer away; "
+                               "add them as series (--modality series, or Time series on the Data page)"),
+                     "kind": "series", "columns": [name, steps[0]]}]
+    return []
+
+
 def _target(frame: pd.DataFrame, chosen: str | None) -> tuple[str, str]:
     """The target column and a note on how it was chosen."""
     names = list(frame.columns)
     if chosen is not None:
         if chosen not in names:
-            raise GlassboxError(f"no column named {chosen!r} (columns: {listed(names)})")
+            close = [n for n in names if n.strip().casefold() == chosen.strip().casefold()]
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise GlassboxError(f"no column named {chosen!r}{hint} (columns: {', '.join(names)})"
+                                if len(names) <= 30 else f"no column named {chosen!r}{hint} (columns: {listed(names)})")
         return chosen, ""
     by_name = {name.strip().lower(): name for name in names}
     for candidate in _TARGET_NAMES:

@@ -473,14 +473,14 @@ def test_a_forecast_with_a_covariate_reads_its_future_values(ws: Workspace, seri
     at = open_page("pages/6_Predict.py")
     at.selectbox(key="predict_run").set_value(run.id).run()
     assert not at.exception, at.exception
-    assert any("temperature keep their last values" in c.value for c in at.caption)
+    assert any("temperature held at their last value" in c.value for c in at.caption)
     without = _table(at, "forecast")["forecast"].to_numpy()
     ahead = pd.date_range("2024-03-15", periods=24, freq="h")
     cold = pd.DataFrame({"time": ahead.strftime("%Y-%m-%d %H:%M"), "temperature": [-10.0] * 24})
     at.file_uploader(key="predict_future").set_value(("cold.csv", cold.to_csv(index=False).encode(), "text/csv"))
     at.run()
     assert not at.exception, at.exception
-    assert not any("keep their last values" in c.value for c in at.caption)
+    assert not any("held at their last value" in c.value for c in at.caption)
     table = _table(at, "forecast")
     path = tmp_path / "cold.csv"
     cold.to_csv(path, index=False)

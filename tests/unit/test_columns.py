@@ -347,7 +347,9 @@ def test_codes_with_leading_zeros_and_free_text() -> None:
 
 def test_missing_marks_are_no_value() -> None:
     assert columns.cells(pd.Series(["n/a", "-", "#N/A", "?", "NaN", "null", "", None, float("nan"), " 3 ",
-                                    "#VALUE!", "none"])) == [None] * 9 + ["3", None, None]
+                                    "#VALUE!", "NA"])) == [None] * 9 + ["3", None, None]
+    # "none" is a level of a feature (a count named none, small or big), though a missing label
+    assert columns.cells(pd.Series(["none", "small"])) == ["none", "small"]
     assert not columns.is_blank("0") and not columns.is_blank("NA?")
 
 

@@ -104,3 +104,28 @@ def test_a_forecast_beats_the_naive_ones_and_states_its_interval(ws: Workspace, 
     code, explained, err = _run(capsys, "explain", value["run_id"])
     assert code == 0, err
     assert len(explained["forecast"]) == 24 and len(explained["attributions"]) == explained["steps"]
+
+
+@needs_cases
+def test_series_with_other_channels_than_training_are_refused_by_name(ws: Workspace, store: Store, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    folder = CASES / "long-unequal-lengths"
+    code, value, err = _run(capsys, "train", "--data", str(folder / "gait_long_channels.csv"), "--modality",
+                            "series", "--target", "label", "--preset", "quick", "--epochs", "1")
+    assert code == 0, err
+    frame = pd.read_csv(folder / "gait_long_channels.csv")
+    channel = next(c for c in frame.columns if c not in ("series_id", "time", "value", "label"))
+    kept = frame[frame[channel] == sorted(frame[channel].unique())[0]]
+    one = tmp_path / "one_channel.csv"
+    kept.to_csv(one, index=False)
+    code, _, err = _run(capsys, "predict", value["run_id"], str(one))
+    assert code == 1
+    [line] = err.strip().splitlines()
+    assert line.startswith("error: the model reads the channels") and "missing" in line
+
+
+def test_a_horizon_of_no_steps_is_refused(ws: Workspace, store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["train", "--data", "x.csv", "--modality", "series", "--horizon", "0"])
+    assert exited.value.code == 2
+    assert "0 is not a number of steps (at least 1)" in capsys.readouterr().err

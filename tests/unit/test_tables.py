@@ -195,3 +195,44 @@ def test_a_table_without_some_rows_keeps_its_rows_and_targets_aligned(ws: Worksp
     targets = data.modality("tables").targets(ws.dataset_dir(child.id), child.info)
     assert rows["size_m2"].tolist()[:5] == ["51", "52", "53", "54", "56"]
     assert targets.tolist() == [1000.0 * int(v) for v in rows["size_m2"]]
+
+
+def test_the_penguins_na_cells_are_missing_values_not_unreadable_ones(ws: Workspace, store: Store,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import ROOT
+
+    code, value, err = _run(capsys, "datasets", "add", str(ROOT / "sample_data" / "penguins.csv"), "--target",
+                            "species")
+    assert code == 0, err
+    described = {c["name"]: c for c in value["columns"]}
+    raw = pd.read_csv(ROOT / "sample_data" / "penguins.csv", dtype=str, keep_default_na=False)
+    assert described["bill_length_mm"]["missing"] == int((raw["bill_length_mm"] == "NA").sum()) == 2
+    assert described["sex"]["levels"] == ["male", "female"]  # R's NA is no level
+    assert "could not be read" not in err
+
+
+def test_choices_of_a_stored_dataset_are_not_silently_ignored(ws: Workspace, store: Store, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "members.csv"
+    _planted(60).to_csv(path, index=False)
+    code, value, err = _run(capsys, "datasets", "add", str(path), "--target", "renewed")
+    assert code == 0, err
+    code, _, err = _run(capsys, "train", "--data", value["dataset_id"], "--target", "plan")
+    assert code == 1
+    [line] = err.strip().splitlines()
+    assert line.startswith("error: --target apply when a file is added")
+    assert f"dataset {value['dataset_id']} is already stored" in line
+    code, _, err = _run(capsys, "datasets", "add", str(path), "--target", "Plan ")
+    assert code == 1 and "did you mean 'plan'?" in err
+
+
+def test_series_in_long_form_read_as_a_table_are_named_as_such(ws: Workspace, store: Store,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    gait = CASES.parent / "series" / "long-unequal-lengths" / "gait_long.csv"
+    if not gait.is_file():
+        pytest.skip("../shared/cases is not beside this checkout")
+    code, value, err = _run(capsys, "datasets", "add", str(gait), "--target", "label")
+    assert code == 0, err
+    [hint] = [p for p in value["problems"] if p.get("kind") == "series"]
+    assert hint["columns"] == ["series_id", "time"] and "24 series" in hint["message"]
+    assert "--modality series" in err
