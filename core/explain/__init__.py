@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # torch stays out of light imports (the CLI's parser, listing
 
 __all__ = [
     "BASELINES", "EXPLAINERS", "SUBJECTS", "ExplainOptions", "Explainable", "Explainer", "Explanation", "Progress",
-    "explain", "load_subject", "methods", "resolve_target",
+    "explain", "load_subject", "method_registry", "methods", "resolve_target",
 ]
 
 Progress = Callable[[float], None]
@@ -117,6 +117,29 @@ class Explainer(Protocol):
 EXPLAINERS: Registry[Registry[Explainer]] = Registry("explanation modality")
 SUBJECTS: Registry[Callable[[RunFiles, Path], Explainable]] = Registry("explainable modality")
 """How each modality loads a finished run's model for explaining (`ImageModel.from_run`...)."""
+
+
+def method_registry(modality: str, load: Callable[[RunFiles, Path], Explainable],
+                    method: Callable[[str, str, str, Callable[..., Any]], Explainer],
+                    ) -> tuple[Registry[Any], Callable[[str, str, str], Callable[[Any], Any]]]:
+    """A modality's explanation methods in one call: its registry (registered in `EXPLAINERS`), its subject
+    loader registered in `SUBJECTS`, and the decorator that registers a method function under a name, title and
+    description, wrapped by `method(name, title, description, function)` (the modality's Explainer class).
+
+    Used as `METHODS, _register = method_registry("text", TextModel.from_run, TextMethod)`, then
+    `@_register("ig", "Integrated Gradients", "...")` above each method."""
+    registry: Registry[Any] = Registry(f"{modality} explanation method")
+    EXPLAINERS.register(modality)(registry)
+    SUBJECTS.register(modality)(load)
+
+    def register(name: str, title: str, description: str) -> Callable[[Any], Any]:
+        def add(run: Any) -> Any:
+            registry.register(name)(method(name, title, description, run))
+            return run
+
+        return add
+
+    return registry, register
 
 
 def methods(modality: str) -> Registry[Explainer]:

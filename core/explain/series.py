@@ -46,8 +46,7 @@ from torch import nn
 from core import tasks
 from core.artifacts import RunFiles, load_model, target_state
 from core.errors import GlassboxError
-from core.explain import EXPLAINERS, SUBJECTS, ExplainOptions, Progress, explain, resolve_target
-from core.registry import Registry
+from core.explain import ExplainOptions, Progress, explain, method_registry, resolve_target
 
 __all__ = ["METHODS", "SeriesMethod", "SeriesModel", "explain_series", "faithfulness"]
 
@@ -199,17 +198,7 @@ class SeriesMethod:
         return attributions.detach().float() * real * subject.value_scale, notes
 
 
-METHODS: Registry[SeriesMethod] = Registry("series explanation method")
-EXPLAINERS.register("series")(METHODS)  # type: ignore[arg-type]  # SeriesMethod implements Explainer
-SUBJECTS.register("series")(SeriesModel.from_run)
-
-
-def _register(name: str, title: str, description: str) -> Callable[[Any], Any]:
-    def add(run: Any) -> Any:
-        METHODS.register(name)(SeriesMethod(name, title, description, run))
-        return run
-
-    return add
+METHODS, _register = method_registry("series", SeriesModel.from_run, SeriesMethod)
 
 
 def _explained_words(subject: SeriesModel) -> str:

@@ -43,8 +43,7 @@ from core import tasks
 from core.artifacts import RunFiles, load_model, target_state
 from core.data.table_encoding import TableEncoder
 from core.errors import GlassboxError
-from core.explain import EXPLAINERS, SUBJECTS, ExplainOptions, Progress, explain, resolve_target
-from core.registry import Registry
+from core.explain import ExplainOptions, Progress, explain, method_registry, resolve_target
 
 __all__ = ["METHODS", "TableMethod", "TableModel", "explain_row", "faithfulness", "global_importance"]
 
@@ -220,17 +219,7 @@ class TableMethod:
         return attributions * subject.attribution_scale(), notes
 
 
-METHODS: Registry[TableMethod] = Registry("table explanation method")
-EXPLAINERS.register("tables")(METHODS)  # type: ignore[arg-type]  # TableMethod implements Explainer
-SUBJECTS.register("tables")(TableModel.from_run)
-
-
-def _register(name: str, title: str, description: str) -> Callable[[Any], Any]:
-    def add(run: Any) -> Any:
-        METHODS.register(name)(TableMethod(name, title, description, run))
-        return run
-
-    return add
+METHODS, _register = method_registry("tables", TableModel.from_run, TableMethod)
 
 
 @_register("ig", "Integrated Gradients",

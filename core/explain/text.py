@@ -37,8 +37,7 @@ from torch import nn
 
 from core.artifacts import RunFiles, load_model
 from core.errors import GlassboxError
-from core.explain import EXPLAINERS, SUBJECTS, ExplainOptions, Explanation, Progress, explain, resolve_target
-from core.registry import Registry
+from core.explain import ExplainOptions, Explanation, Progress, explain, method_registry, resolve_target
 
 __all__ = ["METHODS", "TextMethod", "TextModel", "Word", "deletion_check", "explain_text", "scored_words", "to_html",
            "top_words", "words"]
@@ -166,17 +165,7 @@ class TextMethod:
             return self.run(subject, inputs, target, options, progress)
 
 
-METHODS: Registry[TextMethod] = Registry("text explanation method")
-EXPLAINERS.register("text")(METHODS)  # type: ignore[arg-type]  # TextMethod implements Explainer
-SUBJECTS.register("text")(TextModel.from_run)
-
-
-def _register(name: str, title: str, description: str) -> Callable[[Any], Any]:
-    def add(run: Any) -> Any:
-        METHODS.register(name)(TextMethod(name, title, description, run))
-        return run
-
-    return add
+METHODS, _register = method_registry("text", TextModel.from_run, TextMethod)
 
 
 @_register("ig", "Integrated Gradients",
