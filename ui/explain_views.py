@@ -236,3 +236,24 @@ def _png(pixels: np.ndarray) -> bytes:
 
 def _data_uri(pixels: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(_png(pixels)).decode("ascii")
+
+
+def deletion_check(figures: dict[str, Any], noun: str, nouns: str, top: str, action: str, draws: int = 20) -> None:
+    """A faithfulness check's figures in words and two metrics: the output's change when the explanation's top k
+    parts (`nouns`: "columns", "steps"; `top` names them) are changed as `action` says ("Setting {parts} to a
+    typical value", "Flattening {parts}"), against k random ones (averaged over `draws` seeded draws), and
+    whether the top ones matter more."""
+    k = figures["k"]
+    what = noun if k == 1 else nouns
+    said = (f"{action.format(parts=f'the top {k} {what} ({top})')} changes {figures['measure']} by "
+            f"{formatting.amount(figures['topk_change'])}; {k} random {what} change it by "
+            f"{formatting.amount(figures['random_change'])} on average")
+    if figures["beats_random"]:
+        st.success(said + f": the {nouns} the explanation picks matter more than random ones.")
+    else:
+        st.warning(said + f": the explanation's top {nouns} matter no more than random ones, so do not read much "
+                          "into it.")
+    first, second = st.columns(2)
+    first.metric(f"Change, top {k} {what}", formatting.amount(figures["topk_change"]))
+    second.metric(f"Change, {k} random {what}", formatting.amount(figures["random_change"]),
+                  help=f"The same for k random {nouns}, averaged over {draws} seeded draws.")

@@ -275,22 +275,9 @@ def show_result(result: dict[str, Any], x: list[Any], values: np.ndarray, key: s
 
 def _faithfulness(figures: dict[str, Any], x: list[Any]) -> None:
     """The output's change when the explanation's top k steps are flattened, against k random steps."""
-    k = figures["k"]
-    what = "step" if k == 1 else "steps"
     top = ", ".join(str(x[s]) for s in figures["top_steps"][:TOP_K] if s < len(x))
-    more = "..." if k > TOP_K else ""
-    said = (f"Flattening the top {k} {what} ({top}{more}) changes {figures['measure']} by "
-            f"{formatting.amount(figures['topk_change'])}; {k} random {what} change it by "
-            f"{formatting.amount(figures['random_change'])} on average")
-    if figures["beats_random"]:
-        st.success(said + ": the steps the explanation picks matter more than random ones.")
-    else:
-        st.warning(said + ": the explanation's top steps matter no more than random ones, so do not read much into "
-                          "it.")
-    first, second = st.columns(2)
-    first.metric(f"Change, top {k} {what}", formatting.amount(figures["topk_change"]))
-    second.metric(f"Change, {k} random {what}", formatting.amount(figures["random_change"]),
-                  help="The same for k random steps, averaged over 20 seeded draws.")
+    more = "..." if figures["k"] > TOP_K else ""
+    explain_views.deletion_check(figures, "step", "steps", top + more, "Flattening {parts}")
 
 
 # ---- Evaluate's mistakes ---------------------------------------------------------------------------------------

@@ -158,21 +158,8 @@ def show_result(result: dict[str, Any], key: str) -> None:
 
 def _faithfulness(figures: dict[str, Any]) -> None:
     """The output's change when the explanation's top k columns take their typical value, against k random ones."""
-    k = figures["k"]
-    what = "column" if k == 1 else "columns"
-    top = ", ".join(figures["top_columns"])
-    said = (f"Setting the top {k} {what} ({top}) to a typical value changes {figures['measure']} by "
-            f"{formatting.amount(figures['topk_change'])}; {k} random {what} change it by "
-            f"{formatting.amount(figures['random_change'])} on average")
-    if figures["beats_random"]:
-        st.success(said + ": the columns the explanation picks matter more than random ones.")
-    else:
-        st.warning(said + ": the explanation's top columns matter no more than random ones, so do not read much "
-                          "into it.")
-    first, second = st.columns(2)
-    first.metric(f"Change, top {k} {what}", formatting.amount(figures["topk_change"]))
-    second.metric(f"Change, {k} random {what}", formatting.amount(figures["random_change"]),
-                  help="The same for k random columns, averaged over 20 seeded draws.")
+    explain_views.deletion_check(figures, "column", "columns", ", ".join(figures["top_columns"]),
+                                 "Setting {parts} to a typical value")
 
 
 # ---- a row: from the validation set, or typed in -------------------------------------------------------------

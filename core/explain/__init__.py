@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # torch stays out of light imports (the CLI's parser, listing
 
 __all__ = [
     "BASELINES", "EXPLAINERS", "SUBJECTS", "ExplainOptions", "Explainable", "Explainer", "Explanation", "Progress",
-    "explain", "load_subject", "method_registry", "methods", "resolve_target",
+    "class_answer", "explain", "load_subject", "method_registry", "methods", "resolve_target",
 ]
 
 Progress = Callable[[float], None]
@@ -201,6 +201,18 @@ def resolve_target(classes: Sequence[str], value: str | int | None, default: int
         return int(text)
     shown = ", ".join(classes[:10]) + (" ..." if len(classes) > 10 else "")
     raise GlassboxError(f"unknown class {text!r} (classes: {shown})")
+
+
+def class_answer(classes: Sequence[str], probs: Sequence[float],
+                 target: str | int | None) -> tuple[int, dict[str, Any]]:
+    """(the class to explain, what a classifier's explanation reports of its answer): the predicted class, its
+    probability, the target's probability and every class's, rounded to 4 digits. `target` by name or index,
+    the predicted class when None (`resolve_target`)."""
+    predicted = int(np.argmax(probs))
+    index = resolve_target(classes, target, predicted)
+    return index, {"predicted": classes[predicted], "probability": round(float(probs[predicted]), 4),
+                   "target_probability": round(float(probs[index]), 4),
+                   "probabilities": {c: round(float(p), 4) for c, p in zip(classes, probs, strict=True)}}
 
 
 def _alternatives(subject: Explainable, refused: str) -> str:

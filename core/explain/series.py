@@ -46,7 +46,7 @@ from torch import nn
 from core import tasks
 from core.artifacts import RunFiles, load_model, target_state
 from core.errors import GlassboxError
-from core.explain import ExplainOptions, Progress, explain, method_registry, resolve_target
+from core.explain import ExplainOptions, Progress, class_answer, explain, method_registry
 
 __all__ = ["METHODS", "SeriesMethod", "SeriesModel", "explain_series", "faithfulness"]
 
@@ -284,11 +284,7 @@ def explain_series(subject: SeriesModel, inputs: Mapping[str, Any], method: str 
         shown: dict[str, Any] = {"predicted": forecast, "forecast": forecast,
                                  "explained": f"the mean of the {subject.horizon} forecasts"}
     else:
-        predicted = int(np.argmax(outputs))
-        target_index = resolve_target(subject.classes, target, predicted)
-        shown = {"predicted": subject.classes[predicted], "probability": round(float(outputs[predicted]), 4),
-                 "target_probability": round(float(outputs[target_index]), 4),
-                 "probabilities": {c: round(float(p), 4) for c, p in zip(subject.classes, outputs, strict=True)}}
+        target_index, shown = class_answer(subject.classes, outputs, target)
     result = explain(subject, given, target_index, method, options)
     attribution = np.asarray(result.attribution, dtype=np.float64)  # [T, C]
     per_channel = [[round(float(v), 6) for v in attribution[:, c]] for c in range(subject.channels)]

@@ -43,7 +43,7 @@ from core import tasks
 from core.artifacts import RunFiles, load_model, target_state
 from core.data.table_encoding import TableEncoder
 from core.errors import GlassboxError
-from core.explain import ExplainOptions, Progress, explain, method_registry, resolve_target
+from core.explain import ExplainOptions, Progress, class_answer, explain, method_registry
 
 __all__ = ["METHODS", "TableMethod", "TableModel", "explain_row", "faithfulness", "global_importance"]
 
@@ -315,11 +315,7 @@ def explain_row(subject: TableModel, numeric: Any, categorical: Any, method: str
         target_index = 0
         shown: dict[str, Any] = {"predicted": round(float(outputs), 6), "value": round(float(outputs), 6)}
     else:
-        predicted = int(np.argmax(outputs))
-        target_index = resolve_target(subject.classes, target, predicted)
-        shown = {"predicted": subject.classes[predicted], "probability": round(float(outputs[predicted]), 4),
-                 "target_probability": round(float(outputs[target_index]), 4),
-                 "probabilities": {c: round(float(p), 4) for c, p in zip(subject.classes, outputs, strict=True)}}
+        target_index, shown = class_answer(subject.classes, outputs, target)
     result = explain(subject, inputs, target_index, method, options)
     attributions = _ordered(dict(zip(subject.columns, (float(v) for v in result.attribution), strict=True)))
     return {
