@@ -40,7 +40,8 @@ steps = [
     ("pages/3_Runs.py", "3 · Runs", ":material/monitoring:", "Watch training live, cancel, resume, compare."),
     ("pages/4_Evaluate.py", "4 · Evaluate", ":material/analytics:", "Metrics per class and the confusion matrix."),
     ("pages/5_Explain.py", "5 · Explain", ":material/lightbulb:", "Why the model decides as it does, input by input."),
-    ("pages/6_Predict.py", "6 · Predict", ":material/online_prediction:", "Try the model on new images or texts."),
+    ("pages/6_Predict.py", "6 · Predict", ":material/online_prediction:",
+     "Try the model on new inputs; export it as a bundle that runs elsewhere."),
 ]
 here = Path(__file__).resolve().parent
 for page, label, icon, help_text in steps:

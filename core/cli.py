@@ -1,4 +1,4 @@
-"""Headless Glassbox: `python -m core datasets|backbones|train|runs|explain|predict ...`.
+"""Headless Glassbox: `python -m core datasets|backbones|train|search|runs|explain|predict ...`.
 
 Contract: exit 0 on success; on any failure a non-zero exit and one line on stderr starting with
 `error:` (no traceback; set GLASSBOX_DEBUG=1 to see one). With `--json` the last line of stdout is
@@ -261,11 +261,60 @@ def _runs_resume(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     return 0
 
 
+def _runs_compare(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
+    """Runs side by side (`core.comparison.compare`): their figures, the settings that differ, the best run."""
+    from core import comparison
+
+    chosen = [store.get_run(run_id) for run_id in args.run_ids]
+    found = comparison.compare(chosen, {run.id: store.metrics(run.id) for run in chosen})
+    lines = []
+    for run in found.runs:
+        headline = found.headlines[found.task_of(run.id)]
+        value = found.headline(run.id)
+        lines.append(f"{'*' if found.is_best(run.id) else ' '} {run.id}  {run.status:11} {run.backbone:24} "
+                     f"val {headline.title} {'-' if value is None else f'{value:.4g}'}")
+    lines.append(f"differing settings: {', '.join(found.differing) or 'none'}")
+    _emit(args, found.to_json(), "\n".join(lines))
+    return 0
+
+
 def _runs_logs(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     from core import jobs
 
     run = store.get_run(args.run_id)
     print(jobs.backend(run.backend, ws, store).logs(run, tail=args.tail))
+    return 0
+
+
+# search ---------------------------------------------------------------------------------------------
+def _search(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
+    """A hyperparameter search (`core.search`): its trials are ordinary runs; prints each trial as it ends
+    (stderr) and the best one's run, value and settings."""
+    from core import search
+
+    if args.spec:  # a search the studio saved and started in the background
+        spec = search.load(ws, Path(args.spec)).validate(store)
+    else:
+        given = [search.Param.parse(text) for text in args.param or ()]  # a typo fails before data is added
+        base = _train_config(args, ws, store)
+        spec = search.SearchSpec.new(store, base, given or search.default_params(base), trials=args.trials,
+                                     timeout_s=args.timeout, parallel=args.parallel)
+    metric = spec.metric
+    print(f"search {spec.id}: {spec.trials} trial(s), {spec.parallel} at a time, over "
+          + "; ".join(p.describe() for p in spec.params), file=sys.stderr)
+
+    def said(row: search.TrialRow) -> None:
+        value = f": val {metric.title} {row.value:.4g}" if row.value is not None else ""
+        print(f"trial {row.trial} {row.state}{value} ({row.run}; "
+              + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.params.items())
+              + ")" + (f": {row.error}" if row.error else ""), file=sys.stderr)
+
+    result = search.run(ws, store, spec, on_trial=said)
+    best = result.best
+    _emit(args, result.to_dict(), f"{spec.id}: best trial {best.trial}, run {best.run}, val {metric.title} "
+                                  f"{best.value:.4g} with {best.params}" if best else f"{spec.id}: no trial completed")
+    if best is None:
+        raise GlassboxError(f"search {spec.id}: no trial completed (see each trial's run)")
     return 0
 
 
@@ -461,6 +510,10 @@ def _predict(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     from core.artifacts import RunFiles
     from core.training_stats import training_stats
 
+    if args.bundle:
+        return _predict_with_bundle(args)
+    if not args.run_id:
+        raise GlassboxError("name the run to predict with, or give --bundle FILE.zip")
     run = store.get_run(args.run_id)
     if run.status != "completed":
         raise GlassboxError(f"run {run.id} is {run.status}: predict needs a completed run")
@@ -468,20 +521,83 @@ def _predict(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     stats = training_stats(files)
     # inputs are read before the model loads, so a bad file fails in a blink
     table, source = _PREDICT_COMMANDS[run.modality](args, ws, files, stats, run.modality)
-    kind = data.modality(run.modality).item_noun  # the table's column holding each input
     out = Path(args.out) if args.out else None
     if out is None and source is not None:
         out = ws.run_dir(run.id) / "predictions" / f"{source.stem}.csv"
+    return _report_predictions(args, {"run_id": run.id}, table, out, data.modality(run.modality).item_noun)
+
+
+def _users_hash_password(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
+    """Print `core.accounts.hash_password` of a password typed at a prompt (not echoed) or piped on stdin."""
+    import getpass
+
+    from core.accounts import hash_password
+
+    password = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\r\n")
+    print(hash_password(password))
+    return 0
+
+
+def _export(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
+    """Export a completed run as a bundle (`core.export.export_run`) and say what it holds and how far its ONNX
+    model and a quantised one agree with the run's own."""
+    from core.export import export_run
+
+    run = store.get_run(args.run_id)
+    if run.status != "completed":
+        raise GlassboxError(f"run {run.id} is {run.status}: export needs a completed run")
+    suffix = f"-{args.quantize}" if args.quantize else ""
+    out = Path(args.out) if args.out else ws.run_dir(run.id) / "export" / f"{run.id}{suffix}.zip"
+    if out.suffix.lower() != ".zip":
+        raise GlassboxError(f"{out}: the bundle is a zip; name it FILE.zip")
+    value = export_run(ws, store, run.id, out, args.quantize)
+    lines = [f"wrote {out} ({sum(value['files'].values()) / 1e6:.1f} MB, {len(value['files'])} files)",
+             f"ONNX against PyTorch on the validation inputs: largest difference {value['onnx_max_abs_diff']:.2g}"
+             + (f", same top class for {value['top1_agreement']:.1%}" if "top1_agreement" in value else "")]
+    for part in ("val", "test"):
+        changed = sorted(k for k in value if k.startswith(f"{part}_") and k.endswith("_before"))
+        for key in changed:
+            name = key[len(part) + 1:-len("_before")]
+            after = value[key[: -len("before")] + "after"]
+            lines.append(f"{args.quantize} {part} {name}: {value[key]:.4g} before, {after:.4g} after")
+    if "latency_ms_before" in value:
+        lines.append(f"latency per item (CPU, 1 thread): {value['latency_ms_before']:.2f} ms before, "
+                     f"{value['latency_ms_after']:.2f} ms after; model {value['size_before'] / 1e6:.1f} MB before, "
+                     f"{value['size_after'] / 1e6:.1f} MB after")
+    lines.append("run it elsewhere: unzip it, then pip install -r requirements.txt && python predict.py INPUT...")
+    _emit(args, {"run_id": run.id, "out": str(out), **value}, "\n".join(lines))
+    return 0
+
+
+def _predict_with_bundle(args: argparse.Namespace) -> int:
+    """Predictions of an exported bundle (`core.export.bundled`), in a workspace that may never have seen its run:
+    the same table `predict.py` inside the bundle prints."""
+    from core.export.bundled import predict_bundle
+
+    bundle = Path(args.bundle)
+    inputs = [Path(name) for name in ([args.run_id] if args.run_id else []) + list(args.inputs)]
+    if args.text:
+        raise GlassboxError("with --bundle, give texts as a .txt or CSV file")
+    if not inputs:
+        raise GlassboxError("give the files to predict on after --bundle FILE.zip")
+    table = predict_bundle(bundle, inputs, text_column=args.text_column)
+    out = Path(args.out) if args.out else None
+    return _report_predictions(args, {"run_id": None, "bundle": str(bundle)}, table, out, str(table.columns[0]))
+
+
+def _report_predictions(args: argparse.Namespace, head: dict[str, Any], table: Any, out: Path | None,
+                        kind: str) -> int:
+    """Write `table` to `out` (when given) and print its summary, or one JSON object (`head` first) with --json."""
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(out, index=False)
     if "forecast" in table:
-        return _emit_forecast(args, run.id, table, out)
+        return _emit_forecast(args, head, table, out)
     classified = "confidence" in table
     counts = {str(k): int(v) for k, v in table["predicted"].value_counts().items()} if classified else {}
     failed = int((table["error"] != "").sum())
     rows = json.loads(table.head(_JSON_ROWS).to_json(orient="records"))
-    value = {"run_id": run.id, "count": len(table), "counts": counts, "errors": failed,
+    value = {**head, "count": len(table), "counts": counts, "errors": failed,
              "out": str(out) if out else None, "predictions": rows, "truncated": len(table) > _JSON_ROWS}
     cut = int(table["cut_off"].sum()) if "cut_off" in table else 0
     value["cut_off"] = cut
@@ -578,10 +694,10 @@ _PREDICT_COMMANDS: dict[str, Callable[..., tuple[Any, Path | None]]] = {
 }
 
 
-def _emit_forecast(args: argparse.Namespace, run_id: str, table: Any, out: Path | None) -> int:
-    """A forecast's steps (time, forecast, interval) as JSON or lines."""
+def _emit_forecast(args: argparse.Namespace, head: dict[str, Any], table: Any, out: Path | None) -> int:
+    """A forecast's steps (time, forecast, interval) as JSON (`head` first) or lines."""
     rows = json.loads(table.to_json(orient="records"))
-    value = {"run_id": run_id, "count": len(table), "horizon": len(table), "out": str(out) if out else None,
+    value = {**head, "count": len(table), "horizon": len(table), "out": str(out) if out else None,
              "predictions": rows}
     lines = [f"{row['time']}  {row['forecast']:.4g}"
              + (f"  [{row['lower']:.4g}, {row['upper']:.4g}]" if row.get("lower") is not None else "")
@@ -685,6 +801,31 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--verbose", action="store_true", help="echo progress to stderr even with --json")
     _json(train).set_defaults(handler=_train)
 
+    sr = commands.add_parser("search", help="search settings: several trial runs, pruned when behind (Optuna)")
+    sr.add_argument("--data", help="a dataset file or folder (validated and added), or a dataset id")
+    sr.add_argument("--config", help="a run's config.json: the base settings every trial starts from")
+    sr.add_argument("--spec", help="a saved search.json to run (what the studio starts in the background)")
+    sr.add_argument("--trials", type=int, default=8, help="number of trial runs (default: 8)")
+    sr.add_argument("--parallel", type=int, default=1, help="trials that train at once (default: 1)")
+    sr.add_argument("--timeout", type=float, metavar="SECONDS", help="time budget: no trial starts after it")
+    sr.add_argument("--param", action="append", metavar="NAME=LOW:HIGH[:log] | NAME=a,b,c",
+                    help="a setting to search, repeatable (e.g. lr=1e-4:1e-1:log, batch_size=16,32,64, "
+                         "mode=head,full); default: lr and weight_decay, log ranges")
+    sr.add_argument("--preset")
+    sr.add_argument("--backbone")
+    sr.add_argument("--epochs", type=int)
+    sr.add_argument("--batch-size", type=int)
+    sr.add_argument("--lr", type=float)
+    sr.add_argument("--mode", choices=MODES)
+    sr.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    sr.add_argument("--seed", type=int)
+    sr.add_argument("--early-stopping-patience", type=int, metavar="EPOCHS")
+    sr.add_argument("--modality", help="for --data PATH: images, text, tables or series (default: detected)")
+    _column_options(sr)
+    sr.add_argument("--drop-bad", action="store_true")
+    sr.set_defaults(image_size=None, max_length=None, weights=None, precision=None, class_weights=None)
+    _json(sr).set_defaults(handler=_search)
+
     rn = commands.add_parser("runs", help="list, show, cancel, resume runs").add_subparsers(parser_class=_Parser)
     _json(rn.add_parser("list")).set_defaults(handler=_runs_list)
     for name, handler in (("show", _runs_show), ("cancel", _runs_cancel)):
@@ -696,6 +837,9 @@ def _build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--wait", action="store_true")
     resume.add_argument("--verbose", action="store_true")
     _json(resume).set_defaults(handler=_runs_resume)
+    compare = rn.add_parser("compare", help="runs side by side: figures, differing settings, the best run (*)")
+    compare.add_argument("run_ids", nargs="+", metavar="RUN")
+    _json(compare).set_defaults(handler=_runs_compare)
     logs = rn.add_parser("logs")
     logs.add_argument("run_id")
     logs.add_argument("--tail", type=int, default=200)
@@ -728,7 +872,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     pr = commands.add_parser("predict", help="a finished run's predictions on new images, texts, rows or series "
                                              "(or a forecast), as a CSV")
-    pr.add_argument("run_id")
+    pr.add_argument("run_id", nargs="?", help="the run (none with --bundle)")
+    pr.add_argument("--bundle", metavar="FILE.zip",
+                    help="predict with an exported bundle instead of a run of this workspace")
     pr.add_argument("inputs", nargs="*",
                     help="text runs: one CSV, TSV or .txt; image runs: image files, folders or zips; "
                          "table runs: one CSV, TSV, Excel or Parquet file; series runs: a file of series, or "
@@ -739,6 +885,19 @@ def _build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--future", help="forecasts: a file of the covariates over the horizon (time and covariates)")
     pr.add_argument("--out", help="CSV to write (default: runs/<id>/predictions/<input>.csv; none for --text)")
     _json(pr).set_defaults(handler=_predict)
+
+    us = commands.add_parser("users", help="logins for a shared studio").add_subparsers(parser_class=_Parser)
+    hashing = us.add_parser("hash-password", help="read a password (prompted, or one line on stdin) and print the "
+                                                  "hash to set as a user's password in .streamlit/secrets.toml")
+    hashing.set_defaults(handler=_users_hash_password)
+
+    exp = commands.add_parser("export", help="a finished run as one zip that runs elsewhere: ONNX, torch.export, "
+                                             "safetensors, preprocessing, a model card and a torch-free predict.py")
+    exp.add_argument("run_id")
+    exp.add_argument("--out", metavar="FILE.zip", help="where to write it (default: runs/<id>/export/<id>.zip)")
+    exp.add_argument("--quantize", choices=("int8", "fp16"),
+                     help="a compressed model in place of the fp32 one, with its accuracy and latency beside them")
+    _json(exp).set_defaults(handler=_export)
     return parser
 
 

@@ -54,6 +54,8 @@ class TrainConfig:
     # text
     max_length: int = 128
     extra: dict[str, Any] = field(default_factory=dict)
+    # a hyperparameter search's trial (`core.search`): {"id": SEARCH_ID, "trial": N}; None for a run of its own
+    search: dict[str, Any] | None = None
 
     def validate(self) -> TrainConfig:
         checks = [

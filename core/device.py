@@ -51,6 +51,10 @@ def available() -> list[str]:
 
 
 def select(requested: str = "auto", precision: str = "auto") -> DeviceChoice:
+    """The device a run asks for ("auto": the first of `available()`) and its autocast dtype: "auto" is bf16
+    on a CUDA GPU that computes it natively, else fp16 there (with a GradScaler, `needs_grad_scaler`), and
+    full precision on the CPU and MPS; "fp32", "bf16", "fp16" as asked. Raises GlassboxError for a device
+    that is not here or fp16 on the CPU."""
     name = available()[0] if requested == "auto" else requested
     if name not in available():
         raise GlassboxError(f"device {requested!r} is not available here (available: {', '.join(available())})")
@@ -67,7 +71,9 @@ def _amp_dtype(device: torch.device, precision: str) -> torch.dtype | None:
         if device.type == "cpu":
             raise GlassboxError("fp16 mixed precision needs a GPU; use bf16 or fp32 on the CPU")
         return torch.float16
-    # auto: mixed precision where it pays off. On CPUs bf16 autocast was measured slower than fp32.
+    # auto: mixed precision where it pays off. On CPUs bf16 autocast was measured slower than fp32. bf16 only
+    # where the GPU computes it natively (Ampere on): torch's default check also counts emulated bf16,
+    # which runs slower than fp32 on a Volta or Turing card; fp16 there, with a GradScaler.
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
     return None

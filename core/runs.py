@@ -21,8 +21,10 @@ CANCEL_GRACE_S = 15.0
 _GONE = "the worker stopped unexpectedly; resume to continue from the last checkpoint"
 
 
-def create(ws: Workspace, store: Store, config: TrainConfig, backend: str = "local") -> RunRecord:
-    """Record a run as queued, with its config saved beside its files, and submit it."""
+def create(ws: Workspace, store: Store, config: TrainConfig, backend: str | None = None) -> RunRecord:
+    """Record a run as queued, with its config saved beside its files, and submit it to `backend` (default
+    the configured one, `jobs.configured()`)."""
+    backend = backend or jobs.configured()
     config.validate()
     dataset = datasets.resolve(store, config.dataset_id)
     if dataset.modality != config.modality:
@@ -59,8 +61,10 @@ def reconcile(ws: Workspace, store: Store) -> list[str]:
                 store.add_event(run.id, f"worker did not stop within {CANCEL_GRACE_S:.0f} s: killed", "warning")
                 changed.append(run)
             continue
-        starting_too_long = run.status == "starting" and not run.pid and now - (run.heartbeat_at or 0) > _START_GRACE_S
-        dead = (run.pid and backend.status(run) == "gone") or starting_too_long
+        # a cluster job (job_id) may wait in the cluster's queue as long as it needs: its backend says when it is gone
+        starting_too_long = (run.status == "starting" and not run.pid and not run.job_id
+                             and now - (run.heartbeat_at or 0) > _START_GRACE_S)
+        dead = ((run.pid or run.job_id) and backend.status(run) == "gone") or starting_too_long
         if dead and store.transition(run.id, ACTIVE, status="interrupted", finished_at=now, pid=None, error=_GONE):
             store.add_event(run.id, "worker gone: marked interrupted", "warning")
             changed.append(run)

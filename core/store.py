@@ -7,7 +7,7 @@ and write at once; `busy_timeout` absorbs the brief write locks instead of faili
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import json
 import sqlite3
 import time
@@ -80,6 +80,42 @@ CREATE INDEX IF NOT EXISTS events_run ON events(run_id, id);
 """
 
 
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+
+
+def _add_columns(db: sqlite3.Connection, table: str, columns: dict[str, str]) -> None:
+    """ALTER TABLE ADD COLUMN for each missing column (SQLite adds it in place, existing rows take the default)."""
+    present = _columns(db, table)
+    for name, declaration in columns.items():
+        if name not in present:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
+
+
+def _migration_1(db: sqlite3.Connection) -> None:
+    """The first schema; a workspace made before runs had a phase (and before versions) gains the column."""
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    _add_columns(db, "runs", {"phase": "TEXT"})
+
+
+def _migration_2(db: sqlite3.Connection) -> None:
+    """Remote jobs and owners: the backend's job id, how far the studio has read a remote job's report
+    stream (characters of its log), and who owns a run or dataset (logins come later; until then 'local')."""
+    _add_columns(db, "runs", {
+        "job_id": "TEXT",
+        "owner": "TEXT NOT NULL DEFAULT 'local'",
+        "report_offset": "INTEGER NOT NULL DEFAULT 0",
+    })
+    _add_columns(db, "datasets", {"owner": "TEXT NOT NULL DEFAULT 'local'"})
+
+
+# applied in order on open; a new schema change is one more function at the end, never an edit of an old one
+_MIGRATIONS = (_migration_1, _migration_2)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
 @dataclass
 class DatasetRecord:
     id: str
@@ -87,6 +123,7 @@ class DatasetRecord:
     modality: str
     created_at: float
     info: dict[str, Any]
+    owner: str = "local"
 
 
 @dataclass
@@ -117,6 +154,11 @@ class RunRecord:
     # work before or between training steps: {"what": "encoding features", "done": 310, "total": 888,
     # "eta_s": 12.5}; None once steps run
     phase: dict[str, Any] | None = None
+    # the job backend's id for the run's current job (Ray: its submission id); None for a local run
+    job_id: str | None = None
+    owner: str = "local"
+    # characters of the remote job's log already read into the store (the report stream's read position)
+    report_offset: int = 0
 
     @property
     def is_active(self) -> bool:
@@ -158,12 +200,44 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
-            # a workspace made before runs had a phase gains the column (SQLite adds it in place)
-            if "phase" not in {row["name"] for row in db.execute("PRAGMA table_info(runs)")}:
-                with contextlib.suppress(sqlite3.OperationalError):  # another process added it first
-                    db.execute("ALTER TABLE runs ADD COLUMN phase TEXT")
+        # who this handle acts for (`scoped`): what it adds is theirs; unless `sees_all`, it reads only theirs
+        self.owner = "local"
+        self.sees_all = True
+        self._migrate()
+
+    def scoped(self, owner: str, sees_all: bool = False) -> Store:
+        """This store as `owner` uses it in a shared studio: datasets and runs it adds are `owner`'s, and unless
+        `sees_all` (an admin) it lists and gets only theirs; someone else's is "no such run" (or dataset), so an id
+        in a deep link reaches nothing. Metrics and events are read by run id, which only a visible run gives."""
+        view = copy.copy(self)
+        view.owner, view.sees_all = owner, sees_all
+        return view
+
+    def _mine(self, query: str, args: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+        """`query` (a SELECT with a WHERE clause) limited to this handle's owner unless it sees all."""
+        return (query, args) if self.sees_all else (query + " AND owner = ?", (*args, self.owner))
+
+    def _migrate(self) -> None:
+        """Bring the file to `SCHEMA_VERSION` by applying, in order, each migration above its
+        `PRAGMA user_version`, all in one write transaction: two processes opening an old workspace at
+        once apply each migration once (the second sees the version the first wrote)."""
+        db = self._connect()
+        try:
+            if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+                return
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                for number, migration in enumerate(_MIGRATIONS, start=1):
+                    if number > version:
+                        migration(db)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        finally:
+            db.close()
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -187,24 +261,30 @@ class Store:
         finally:
             db.close()
 
+    def _stamp(self, owner: str) -> str:
+        """The owner a new record is stored with: a scoped handle's own, else the record's."""
+        return owner if self.owner == "local" else self.owner
+
     # datasets -----------------------------------------------------------------------------------
     def add_dataset(self, record: DatasetRecord) -> None:
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO datasets (id, name, modality, created_at, info) VALUES (?, ?, ?, ?, ?)",
-                (record.id, record.name, record.modality, record.created_at, json.dumps(record.info)),
+                "INSERT INTO datasets (id, name, modality, created_at, info, owner) VALUES (?, ?, ?, ?, ?, ?)",
+                (record.id, record.name, record.modality, record.created_at, json.dumps(record.info),
+                 self._stamp(record.owner)),
             )
 
     def get_dataset(self, dataset_id: str) -> DatasetRecord:
         with self.transaction() as db:
-            row = db.execute("SELECT * FROM datasets WHERE id = ?", (dataset_id,)).fetchone()
+            row = db.execute(*self._mine("SELECT * FROM datasets WHERE id = ?", (dataset_id,))).fetchone()
         if row is None:
             raise GlassboxError(f"no dataset {dataset_id!r}")
         return _dataset(row)
 
     def list_datasets(self) -> list[DatasetRecord]:
         with self.transaction() as db:
-            rows = db.execute("SELECT * FROM datasets ORDER BY created_at DESC").fetchall()
+            query, args = self._mine("SELECT * FROM datasets WHERE 1", ())
+            rows = db.execute(query + " ORDER BY created_at DESC", args).fetchall()
         return [_dataset(r) for r in rows]
 
     def delete_dataset(self, dataset_id: str) -> None:
@@ -216,7 +296,7 @@ class Store:
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO runs (id, dataset_id, modality, backbone, status, config, backend, "
-                "created_at, total_epochs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "created_at, total_epochs, owner, job_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.id,
                     record.dataset_id,
@@ -227,21 +307,24 @@ class Store:
                     record.backend,
                     record.created_at,
                     record.total_epochs,
+                    self._stamp(record.owner),
+                    record.job_id,
                 ),
             )
 
     def get_run(self, run_id: str) -> RunRecord:
         with self.transaction() as db:
-            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = db.execute(*self._mine("SELECT * FROM runs WHERE id = ?", (run_id,))).fetchone()
         if row is None:
             raise GlassboxError(f"no run {run_id!r}")
         return _run(row)
 
     def list_runs(self, statuses: Sequence[str] | None = None) -> list[RunRecord]:
-        query, args = "SELECT * FROM runs", ()
+        query, args = "SELECT * FROM runs WHERE 1", ()
         if statuses:
-            query += f" WHERE status IN ({','.join('?' * len(statuses))})"
+            query += f" AND status IN ({','.join('?' * len(statuses))})"
             args = tuple(statuses)
+        query, args = self._mine(query, args)
         with self.transaction() as db:
             rows = db.execute(query + " ORDER BY created_at DESC", args).fetchall()
         return [_run(r) for r in rows]
@@ -274,17 +357,25 @@ class Store:
             )
         return cursor.rowcount == 1
 
+    def advance_report_offset(self, run_id: str, old: int, new: int) -> bool:
+        """Move a run's `report_offset` from `old` to `new` only if it is still `old`; True when it moved.
+        Whoever moves it applies the reports in between, so each is applied once."""
+        with self.transaction() as db:
+            cursor = db.execute("UPDATE runs SET report_offset = ? WHERE id = ? AND report_offset = ?",
+                                (new, run_id, old))
+        return cursor.rowcount == 1
+
     def delete_run(self, run_id: str) -> None:
         with self.transaction() as db:
             for table, column in (("metrics", "run_id"), ("events", "run_id"), ("runs", "id")):
                 db.execute(f"DELETE FROM {table} WHERE {column} = ?", (run_id,))
 
     # metrics, events ----------------------------------------------------------------------------
-    def add_metrics(self, run_id: str, rows: Sequence[tuple[int, int, str, float]]) -> None:
-        """Rows of (epoch, step, name, value), written in one transaction."""
+    def add_metrics(self, run_id: str, rows: Sequence[tuple[int, int, str, float]], ts: float | None = None) -> None:
+        """Rows of (epoch, step, name, value), written in one transaction, stamped `ts` (default now)."""
         if not rows:
             return
-        now = time.time()
+        now = time.time() if ts is None else ts
         with self.transaction() as db:
             db.executemany(
                 "INSERT INTO metrics (run_id, epoch, step, name, value, ts) VALUES (?, ?, ?, ?, ?, ?)",
@@ -300,11 +391,12 @@ class Store:
             rows = db.execute(query + " ORDER BY step, rowid", args).fetchall()
         return [dict(r) for r in rows]
 
-    def add_event(self, run_id: str, message: str, level: str = "info") -> None:
+    def add_event(self, run_id: str, message: str, level: str = "info", ts: float | None = None) -> None:
+        """An event stamped `ts` (seconds since the epoch; default now)."""
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO events (run_id, ts, level, message) VALUES (?, ?, ?, ?)",
-                (run_id, time.time(), level, message),
+                (run_id, time.time() if ts is None else ts, level, message),
             )
 
     def events(self, run_id: str, after_id: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
@@ -324,6 +416,7 @@ def _dataset(row: sqlite3.Row) -> DatasetRecord:
         modality=row["modality"],
         created_at=row["created_at"],
         info=json.loads(row["info"]),
+        owner=row["owner"],
     )
 
 

@@ -17,7 +17,7 @@ from core.config import AUGMENTATIONS, CLASS_WEIGHTS, OPTIMIZERS, PRECISIONS, Tr
 from core.errors import GlassboxError
 from core.models import BackboneInfo, family
 from core.training.presets import apply, presets
-from ui import formatting, views
+from ui import formatting, search_views, views
 from ui.baselines import IMBALANCE_RATIO
 from ui.errors import user_errors
 from ui.shell import setup
@@ -278,6 +278,11 @@ if config is not None and config.weights == "none" and config.mode != "full":
                "Choose *Fine-tune everything*.", icon=":material/warning:")
 elif info is not None and weights is None:
     st.info("Tick *Train from scratch* or upload a weights file to start.", icon=":material/info:")
+
+if st.toggle("Search settings: several runs, the best kept", key="search_mode",
+             help="Tries the settings you choose over ranges, as ordinary runs, and stops early those falling behind."):
+    search_views.show(studio, dataset.id, config, names)
+    st.stop()
 
 if st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=config is None,
              key="start"):

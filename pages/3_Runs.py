@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import jobs, runs, tasks
+from core import comparison, jobs, runs, tasks
 from core.store import RunRecord
 from core.tasks import Metric
 from core.training import presets
@@ -227,6 +227,11 @@ with st.container(border=True):
 
 # ---- compare ------------------------------------------------------------------------------------------
 st.subheader("Compare runs")
+COMPARE_PRESELECT = 5  # finished runs of the dataset picked at first: enough to see a trend, few enough to read
+EVALUATE_PAGE = "pages/4_Evaluate.py"
+STAR = "★"
+# a differing setting's cells: a soft amber that reads on the light and the dark theme alike
+DIFFERS_STYLE = "background-color: rgba(255, 190, 0, 0.28)"
 
 
 def _config_value(value: Any) -> str:
@@ -244,40 +249,87 @@ def _run_name(run: RunRecord) -> str:
 _names = {i: _run_name(r) for i, r in by_id.items()}
 # runs alike in all four (made the same minute) are told apart by their id: the picker needs distinct labels
 run_labels = {i: n if list(_names.values()).count(n) == 1 else f"{n} · {i}" for i, n in _names.items()}
-chosen = st.multiselect("Runs to compare", list(by_id), key="compare", format_func=run_labels.__getitem__)
+
+
+def _pick_runs() -> list[str]:
+    """A dataset (that of the run looked at above, at first), then runs of it: on a new dataset its newest
+    completed runs are picked, up to `COMPARE_PRESELECT`."""
+    with_runs = list(dict.fromkeys(r.dataset_id for r in all_runs))  # newest run's dataset first
+    if state.get("compare_dataset") not in with_runs:
+        state["compare_dataset"] = by_id[selected].dataset_id
+    dataset_id = st.selectbox("Dataset", with_runs, key="compare_dataset",
+                              format_func=lambda i: dataset_names.get(i, i))
+    of_dataset = [i for i, r in by_id.items() if r.dataset_id == dataset_id]
+    if state.get("compare_for") != dataset_id:
+        state["compare_for"] = dataset_id
+        state["compare"] = [i for i in of_dataset if by_id[i].status == "completed"][:COMPARE_PRESELECT]
+    else:  # a run deleted since stays out of the picker's value
+        state["compare"] = [i for i in state.get("compare", []) if i in of_dataset]
+    return st.multiselect("Runs to compare", of_dataset, key="compare", format_func=run_labels.__getitem__)
+
+
+def _curves(found: comparison.Comparison) -> None:
+    """One chart per task's headline figure (runs that predict classes and runs that predict values are judged
+    apart), the best run's line thicker and its name starred."""
+    for task_name, headline in found.headlines.items():
+        best = found.best.get(task_name)
+        series = {(f"{STAR} {run_labels[r.id]}" if r.id == best else run_labels[r.id]): found.curves[r.id]
+                  for r in found.runs if found.task_of(r.id) == task_name}
+        figure = charts.metric_overlay(series, headline.title, headline.percent)
+        if best:
+            figure.update_traces(selector=dict(name=f"{STAR} {run_labels[best]}"), line_width=5, marker_size=9)
+        st.plotly_chart(figure, key=f"compare_chart-{headline.key}")
+
+
+def _table(found: comparison.Comparison, all_settings: bool) -> pd.DataFrame:
+    """The runs' figures as people read them, validation then test, then their settings (those that differ, or
+    all): one row a run, the best of its task starred."""
+    metrics = list(dict.fromkeys(m for name in found.headlines for m in tasks.task(name).metrics_shown))
+    shown = {f"{part} {m.title}": (m, f"{part}_{m.key}") for part in ("val", "test") for m in metrics}
+    rows = []
+    for row in found.rows(all_settings):
+        rows.append({
+            "best": STAR if row.pop("best") else "",
+            "run": row.pop("run"), "status": row.pop("status"),
+            **{name: formatting.metric(metric, row.pop(key)) for name, (metric, key) in shown.items() if key in row},
+            "best epoch": str(row.pop("best_epoch") or formatting.MISSING),
+            **{k: dataset_names.get(v, v) if k == "dataset_id" else _config_value(v)
+               for k, v in row.items() if k != "task"},
+        })
+    columns = list(dict.fromkeys(c for row in rows for c in row))
+    ordered = ["best", "run", "status", *(c for c in shown if c in columns), "best epoch"]
+    return pd.DataFrame(rows, columns=[*ordered, *(c for c in columns if c not in ordered)])
+
+
+def _open_best(found: comparison.Comparison) -> None:
+    """One click from the best run (of each task) to its evaluation; Evaluate opens completed runs only."""
+    for task_name, run_id in found.best.items():
+        headline = found.headlines[task_name]
+        label = f"Evaluate the best run: {run_labels[run_id]}"
+        if by_id[run_id].status != "completed":
+            st.caption(f"{STAR} {run_labels[run_id]} has the best val {headline.title}, but it is "
+                       f"{by_id[run_id].status}: only completed runs open on Evaluate.")
+        elif st.button(label, key=f"open_best-{task_name}", icon=":material/analytics:",
+                       help=f"The run with the best validation {headline.title} of those picked"):
+            state["run_id"] = state["eval_run"] = run_id
+            st.switch_page(EVALUATE_PAGE)
+
+
+chosen = _pick_runs()
 if chosen:
-    # one chart per headline figure: runs that predict classes and runs that predict values are judged apart
-    for headline in dict.fromkeys(_headline(by_id[i]) for i in chosen):
-        series = {
-            run_labels[i]: [(int(r["epoch"]), float(r["value"]))
-                            for r in studio.store.metrics(i, [f"val_{headline.key}"]) if r["value"] is not None]
-            for i in chosen if _headline(by_id[i]) == headline
-        }
-        st.plotly_chart(charts.metric_overlay(series, headline.title, headline.percent),
-                        key=f"compare_chart-{headline.key}")
-    configs = {i: by_id[i].config for i in chosen}
-    keys = sorted({k for c in configs.values() for k in c})
-    differing = [k for k in keys if len({_config_value(c.get(k)) for c in configs.values()}) > 1]
-    table = []
-    for i in chosen:
-        run_i = by_id[i]
-        # results first, then the settings that explain them
-        second = tasks.of_run(run_i.config).metrics_shown[1]
-        row: dict[str, Any] = {
-            "run": i,
-            "status": run_i.status,
-            **_scores(run_i, list(dict.fromkeys(_headline(by_id[c]) for c in chosen))),
-            second.title: formatting.metric(second, run_i.metrics.get(f"val_{second.key}")),
-            "best epoch": str(run_i.metrics.get("best_epoch", "—")),
-        }
-        for k in differing:
-            value = configs[i].get(k)
-            row[k] = dataset_names.get(value, value) if k == "dataset_id" else _config_value(value)
-        table.append(row)
-    st.dataframe(pd.DataFrame(table), hide_index=True, placeholder=formatting.MISSING)
-    if len(chosen) > 1 and not differing:
-        st.caption("These runs share every setting.")
-    elif len(chosen) > 1:
-        st.caption("Only the settings that differ between these runs are shown.")
+    found = comparison.compare([by_id[i] for i in chosen], {i: studio.store.metrics(i) for i in chosen})
+    _curves(found)
+    everything = st.toggle("Show every setting", key="compare_all_settings",
+                           help="Off: only the settings that differ between these runs.")
+    table = _table(found, everything)
+    differs = [k for k in found.differing if k in table.columns]
+    st.dataframe(table.style.map(lambda _: DIFFERS_STYLE, subset=differs), hide_index=True,
+                 placeholder=formatting.MISSING)
+    judged = ", ".join(f"val {h.title}" for h in found.headlines.values())
+    if len(chosen) > 1 and not found.differing:
+        st.caption(f"{STAR} the best by {judged}. These runs share every setting.")
+    else:
+        st.caption(f"{STAR} the best by {judged}." + (" Highlighted: the settings that differ." if differs else ""))
+    _open_best(found)
 else:
     st.caption("Pick two or more runs to overlay their validation scores and see which settings differ.")

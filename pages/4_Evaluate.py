@@ -1,8 +1,9 @@
 """Evaluate: how a finished run does on the validation items it never trained on, and beside its baselines.
 
-The page picks the run; the view for its task (`ui.views`: a confusion matrix and per-class figures for a
-classifier, predicted against true values for a regression) does the rest, from the run's saved predictions
-(the best epoch's), so this page trains nothing.
+The page picks the run; the view for its task (`ui.views`: a confusion matrix, per-class figures, ROC and
+precision-recall curves and a reliability diagram for a classifier; predicted against true values for a
+regression; forecasts over their history) does the rest, from the run's saved predictions (the best epoch's, and
+the test split's apart when the user made one), so this page trains nothing.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Evaluate's view of a classifier: how a finished run does on its validation items, class by class, which
-classes it confuses, down to the items in any cell of the confusion matrix, a table of every validation item
-to sort and filter, its most confident mistakes explained, and a new run without the items marked on Explain.
+classes it confuses (at a decision threshold of the user's choosing for two classes), down to the items in any
+cell of the confusion matrix, each one click from its explanation; ROC and precision-recall curves per class and
+how far its probabilities can be trusted (`ui.error_analysis`); the test split apart when the user made one; a
+table of every validation item to sort and filter, its most confident mistakes explained, and a new run without
+the items marked on Explain.
 
 Everything comes from `core.evaluation.run_report` on the run's saved predictions (the best epoch's), so this
 view trains nothing and loads a model only to explain the mistakes on request.
@@ -18,8 +21,8 @@ from core import datasets, runs
 from core.config import TrainConfig
 from core.data import Modality
 from core.errors import GlassboxError
-from core.evaluation import OUTCOMES, confident_mistakes, filter_table, validation_table
-from ui import baselines, charts, explain_views, formatting, run_picker, thumbnails, views
+from core.evaluation import OUTCOMES, confident_mistakes, filter_table, run_report, validation_table
+from ui import baselines, charts, error_analysis, explain_views, formatting, run_picker, thumbnails, views
 from ui.errors import user_errors
 from ui.shell import Studio
 
@@ -51,6 +54,10 @@ def show(studio: Studio, picked: run_picker.Picked, spec: Modality) -> None:
     _headline(studio, picked, report, spec)
     _per_class(report, spec)
     _confusion(studio, picked, report, refs, spec)
+    st.subheader("ROC and precision-recall curves")
+    error_analysis.curves(report, f"eval_curves-{run.id}")
+    st.subheader("Calibration")
+    error_analysis.calibration(report, f"eval_calibration-{run.id}")
     rows = _validation_items(picked, report, refs, spec) if refs is not None else None
     if refs is not None:
         _mistakes(studio, picked, report, refs, spec)
@@ -79,14 +86,34 @@ def _headline(studio: Studio, picked: run_picker.Picked, report: dict[str, Any],
     cols[-1].metric("Best epoch", run.metrics.get("best_epoch", "—"))
     st.caption(f"Scores of the best epoch's model on the validation {noun}, which it never trained on.")
     baselines.show(studio, run)
-    if "test_accuracy" in run.metrics:  # the dataset came with its own test split
-        st.subheader("Test set")
-        cols = st.columns(4)
-        cols[0].metric("Test accuracy", formatting.percent(run.metrics["test_accuracy"]))
-        cols[1].metric("Test macro F1", formatting.percent(run.metrics["test_macro_f1"]))
-        cols[2].metric(f"Test {noun}", run.metrics.get("test_items", "—"))
-        st.caption(f"The same model on the dataset's own test {noun}, scored once after training: unlike validation, "
-                   "they played no part in choosing the best epoch. Everything below is about validation.")
+    if "test_accuracy" in run.metrics or picked.files.test_predictions.exists():  # the user's own test split
+        _test_split(picked, spec)
+
+
+def _test_split(picked: run_picker.Picked, spec: Modality) -> None:
+    """The test split's figures apart from validation's: from test_predictions.json when the run kept it (its
+    confusion matrix and calibration too), else from the run's metrics."""
+    run, noun = picked.run, spec.noun
+    test: dict[str, Any] | None = None
+    if picked.files.test_predictions.exists():
+        with user_errors("Cannot read this run's test predictions: "):
+            test = run_report(picked.files, "test")
+    st.subheader("Test set")
+    cols = st.columns(4)
+    figures = test if test is not None else {"accuracy": run.metrics.get("test_accuracy"),
+                                             "macro_f1": run.metrics.get("test_macro_f1")}
+    cols[0].metric("Test accuracy", formatting.percent(figures["accuracy"]))
+    cols[1].metric("Test macro F1", formatting.percent(figures["macro_f1"]))
+    cols[2].metric(f"Test {noun}", len(test["labels"]) if test is not None else run.metrics.get("test_items", "—"))
+    st.caption(f"The same model on the dataset's own test {noun}, scored once after training: unlike validation, "
+               "they played no part in choosing the best epoch. Everything below is about validation.")
+    if test is None or not len(test["labels"]):
+        return
+    with st.expander(f"Test {noun}: confusion matrix and calibration"):
+        figure = charts.confusion_matrix(test["confusion"], test["classes"])
+        figure.update_layout(title="Test confusion matrix", clickmode="none")
+        st.plotly_chart(figure, key=f"eval_test_cm-{run.id}")
+        error_analysis.calibration(test, f"eval_test_calibration-{run.id}", part="test")
 
 
 def _per_class(report: dict[str, Any], spec: Modality) -> None:
@@ -109,16 +136,21 @@ def _per_class(report: dict[str, Any], spec: Modality) -> None:
 
 def _confusion(studio: Studio, picked: run_picker.Picked, report: dict[str, Any], refs: list[str] | None,
                spec: Modality) -> None:
-    """The confusion matrix, and the items of the cell clicked (or chosen in the two select boxes)."""
+    """The confusion matrix (for two classes at the decision threshold chosen above it), and the items of the cell
+    clicked (or chosen in the two select boxes), each one click from its explanation."""
     state = st.session_state
     run_id, noun, item_noun = picked.run.id, spec.noun, spec.item_noun
     classes: list[str] = report["classes"]
     labels = np.asarray(report["labels"], dtype=int)
     probs = np.asarray(report["probs"], dtype=float)
-    preds = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
     st.subheader("Confusion matrix")
+    decided = error_analysis.threshold(report, f"eval-{run_id}") if len(labels) else None
+    if decided is not None:
+        preds, matrix = decided["predictions"], np.asarray(decided["confusion"], dtype=int)
+    else:
+        preds = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
+        matrix = np.asarray(report["confusion"], dtype=int)
     true_key, pred_key, chart_key = f"eval_true-{run_id}", f"eval_pred-{run_id}", f"cm-{run_id}"
-    matrix = np.asarray(report["confusion"], dtype=int)
     if true_key not in state or pred_key not in state:
         # start on the most frequent mistake, which is what one usually wants to look at first
         off = matrix.copy()

@@ -21,7 +21,7 @@ from core import tasks
 from core.data import Modality
 from core.errors import GlassboxError
 from core.store import DatasetRecord
-from ui import baselines, formatting, run_picker, series_charts, series_data
+from ui import baselines, error_analysis, formatting, run_picker, series_charts, series_data
 from ui.errors import user_errors
 from ui.shell import Studio
 
@@ -47,6 +47,8 @@ def show(studio: Studio, picked: run_picker.Picked, spec: Modality) -> None:
         return
     _headline(picked, report)
     baselines.show(studio, run)
+    error_analysis.test_split(picked, [m for m in tasks.of_run(run.config).metrics_shown if m.key in report], "windows",
+               "the series")
     _interval(run.metrics, report)
 
     refs: list[str] | None = None

@@ -19,7 +19,7 @@ from core import tasks
 from core.artifacts import target_state
 from core.data import Modality
 from core.errors import GlassboxError
-from ui import baselines, charts, formatting, run_picker
+from ui import baselines, charts, error_analysis, formatting, run_picker
 from ui.errors import user_errors
 from ui.shell import Studio
 
@@ -49,14 +49,7 @@ def show(studio: Studio, picked: run_picker.Picked, spec: Modality) -> None:
                f"for perfect predictions and 0 for always answering the mean; MAE and RMSE are in {target}'s units "
                "(RMSE weighs large misses more).")
     baselines.show(studio, run)
-    if any(f"test_{m.key}" in run.metrics for m in shown):  # the dataset came with its own test split
-        st.subheader("Test set")
-        cols = st.columns(len(shown) + 1)
-        for col, metric in zip(cols, shown, strict=False):
-            col.metric(f"Test {metric.title}", formatting.metric(metric, run.metrics.get(f"test_{metric.key}")))
-        cols[-1].metric(f"Test {spec.noun}", run.metrics.get("test_items", "—"))
-        st.caption(f"The same model on the dataset's own test {spec.noun}, scored once after training. Everything "
-                   "below is about validation.")
+    error_analysis.test_split(picked, shown, spec.noun, target)
 
     refs: list[str] | None = None
     try:

@@ -75,7 +75,11 @@ def show_view(studio: Studio, key: str, purpose: str, step: str) -> None:
     """Pick a completed run and hand it to its modality's view for `step` ("explain" or "predict", a field of
     `ui.views.ModalityViews`; its task's own where the modality registers one), or say that its modality has
     none yet."""
-    picked = pick_completed(studio, key, purpose)
+    show_step(studio, pick_completed(studio, key, purpose), step)
+
+
+def show_step(studio: Studio, picked: Picked, step: str) -> None:
+    """Hand a picked run to its modality's view for `step` (`show_view`), or say that its modality has none."""
     known = picked.run.modality in views.MODALITY_VIEWS
     path = getattr(views.of(picked.run.modality, tasks.of_run(picked.run.config).name), step) if known else ""
     if not path:

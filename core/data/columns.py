@@ -157,7 +157,8 @@ def _shape(text: str) -> _Shape | None:
     percent = s.endswith("%")
     if percent:
         s = s[:-1].rstrip()
-    if s[:1] in "+-":
+    # startswith, not `s[:1] in "+-"`: an empty string is "in" every string, and "%" or "$" alone leave one
+    if s.startswith(("+", "-")):
         negative, s = negative ^ (s[0] == "-"), s[1:].lstrip()
     symbol = None
     for candidate in _CURRENCIES:
@@ -167,7 +168,7 @@ def _shape(text: str) -> _Shape | None:
         if s.endswith(candidate):
             symbol, s = candidate, s[: -len(candidate)].strip()
             break
-    if symbol and s[:1] in "+-":  # "$-5"
+    if symbol and s.startswith(("+", "-")):  # "$-5"
         negative, s = negative ^ (s[0] == "-"), s[1:].lstrip()
     if not s or not s[0].isdigit() and s[0] not in ".,":
         return None

@@ -37,7 +37,7 @@ from torch import nn
 from torchvision.transforms import Normalize
 from torchvision.transforms import functional as tvf
 
-from core.artifacts import RunFiles, load_model
+from core.artifacts import RunFiles, load_model, target_state
 from core.data.image_pipeline import Transform, eval_transform
 from core.errors import GlassboxError
 from core.explain import EXPLAINERS, SUBJECTS, ExplainOptions, Progress
@@ -103,9 +103,11 @@ class ImageModel:
 
     modality = "images"
 
-    def __init__(self, model: nn.Module, classes: list[str], transform: Transform, image_size: int) -> None:
+    def __init__(self, model: nn.Module, classes: list[str], transform: Transform, image_size: int,
+                 temperature: float = 1.0) -> None:
         self.model = _explainable_copy(model)
         self.classes = list(classes)
+        self.temperature = temperature  # the run's fitted calibration (`core.calibration`): probabilities shown
         self.transform = transform
         self.image_size = image_size
         self.lock = threading.RLock()
@@ -119,7 +121,8 @@ class ImageModel:
         model, config, classes = load_model(files, cache_dir)
         if config.modality != "images":
             raise GlassboxError(f"this run's model classifies {config.modality}, not images")
-        return cls(model, classes, eval_transform(model, config), config.image_size)
+        return cls(model, classes, eval_transform(model, config), config.image_size,
+                   float(target_state(files).get("temperature", 1.0)))
 
     # ---- inputs ----------------------------------------------------------------------------------
     def tensor(self, image: Image.Image) -> torch.Tensor:
@@ -156,9 +159,9 @@ class ImageModel:
 
     # ---- outputs ---------------------------------------------------------------------------------
     def probabilities(self, inputs: torch.Tensor, batch_size: int = 32) -> np.ndarray:
-        """Softmax probabilities (n x classes), computed in batches to bound memory."""
+        """Calibrated probabilities softmax(logits / T) (n x classes), computed in batches to bound memory."""
         with self.lock, torch.no_grad():
-            chunks = [self.model(part).float().softmax(-1) for part in inputs.split(batch_size)]
+            chunks = [(self.model(part).float() / self.temperature).softmax(-1) for part in inputs.split(batch_size)]
         return torch.cat(chunks).numpy().astype(np.float64)
 
     # ---- structure -------------------------------------------------------------------------------

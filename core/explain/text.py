@@ -35,7 +35,7 @@ import torch
 from captum.attr import FeatureAblation, LayerIntegratedGradients
 from torch import nn
 
-from core.artifacts import RunFiles, load_model
+from core.artifacts import RunFiles, load_model, target_state
 from core.errors import GlassboxError
 from core.explain import ExplainOptions, Explanation, Progress, explain, method_registry, resolve_target
 
@@ -67,8 +67,9 @@ class TextModel:
 
     modality = "text"
 
-    def __init__(self, model: nn.Module, classes: list[str], max_length: int) -> None:
+    def __init__(self, model: nn.Module, classes: list[str], max_length: int, temperature: float = 1.0) -> None:
         self.model = copy.deepcopy(model).eval()
+        self.temperature = temperature  # the run's fitted calibration (`core.calibration`): probabilities shown
         for param in self.model.parameters():
             param.requires_grad_(False)
         self.tokenizer = self.model.tokenizer
@@ -82,7 +83,7 @@ class TextModel:
         model, config, classes = load_model(files, cache_dir)
         if config.modality != "text":
             raise GlassboxError(f"this run's model classifies {config.modality}, not text")
-        return cls(model, classes, config.max_length)
+        return cls(model, classes, config.max_length, float(target_state(files).get("temperature", 1.0)))
 
     def encode(self, text: str) -> dict[str, torch.Tensor]:
         """A batch of one, cut at the max length as training did: `input_ids` and `attention_mask` (1 x
@@ -131,8 +132,9 @@ class TextModel:
         return [bool(rest) for rest in encoded["overflowing_tokens"]]
 
     def probabilities(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """Softmax probabilities (n x classes), in the order of `texts`. Texts are batched by length so
-        that a batch pads to a similar length rather than to one long outlier (as training's buckets do)."""
+        """Calibrated probabilities softmax(logits / T) (n x classes), in the order of `texts`. Texts are batched
+        by length so that a batch pads to a similar length rather than to one long outlier (as training's buckets
+        do)."""
         if not texts:
             return np.zeros((0, len(self.classes)))
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -142,7 +144,8 @@ class TextModel:
                 picked = order[start : start + batch_size]
                 batch = self.tokenizer([texts[i] for i in picked], truncation=True, padding=True,
                                        max_length=self.max_length, return_tensors="pt")
-                probs[picked] = self.logits(batch["input_ids"], batch["attention_mask"]).float().softmax(-1)
+                logits = self.logits(batch["input_ids"], batch["attention_mask"]).float()
+                probs[picked] = (logits / self.temperature).softmax(-1)
         return probs.numpy().astype(np.float64)
 
 

@@ -31,11 +31,12 @@ _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 class LocalBackend:
     name = "local"
 
-    def __init__(self, ws: Workspace, store: Store) -> None:
+    def __init__(self, ws: Workspace, store: Store, max_concurrent: int | None = None) -> None:
         self.ws = ws
         self.store = store
-        # one run per device by default: two runs sharing a CPU or GPU each go slower than one after the other
-        self.max_concurrent = int(os.environ.get("GLASSBOX_MAX_CONCURRENT", "1"))
+        # one run per device by default: two runs sharing a CPU or GPU each go slower than one after the other;
+        # a search with parallel trials raises it for the dispatches it makes (`core.search`)
+        self.max_concurrent = max_concurrent or int(os.environ.get("GLASSBOX_MAX_CONCURRENT", "1"))
 
     def submit(self, run: RunRecord) -> None:
         self.dispatch()

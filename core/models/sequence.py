@@ -292,7 +292,7 @@ class SequenceModel(nn.Module):
             if future is None or future.shape[1:] != (self.horizon, self.shape.future):
                 raise GlassboxError(f"this forecast needs the {self.shape.future} covariate(s) over the next "
                                     f"{self.horizon} steps")
-            parts.append(future.float().reshape(len(values), -1))
+            parts.append(future.float().reshape(values.shape[0], -1))  # not len(): torch.export keeps B symbolic
         return torch.cat(parts, dim=1)
 
     def _context(self, values: torch.Tensor) -> torch.Tensor:

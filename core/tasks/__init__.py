@@ -54,10 +54,17 @@ class Task(Protocol):
         training targets' mean and standard deviation (from the modality's fitted `inputs` when it fitted
         them, e.g. a series' training part). Written to the run's `target.json`."""
 
-    def calibration(self, targets: np.ndarray, answers: np.ndarray, state: dict[str, Any]) -> dict[str, Any]:
-        """What the validation answers say about trusting new ones, computed once after training on the best
-        model's validation answers (a forecast's prediction interval and its coverage); {} when the task has
-        none. Added to the run's metrics and to its `target.json` state, which prediction reads."""
+    def calibration(self, targets: np.ndarray, answers: np.ndarray, state: dict[str, Any],
+                    logits: np.ndarray) -> dict[str, Any]:
+        """What the validation answers say about trusting new ones, fitted once after training on the best
+        model's validation answers and raw outputs `logits` (a classifier's temperature, a forecast's prediction
+        interval and its coverage); {} when the task has none. Added to the run's metrics and to its
+        `target.json` state, which `answers` and prediction read."""
+
+    def calibration_metrics(self, targets: np.ndarray, logits: np.ndarray, state: dict[str, Any]) -> dict[str, float]:
+        """How well the answers' confidence matches their accuracy on one part (validation, test), from the raw
+        outputs `logits` and the calibrated `state`: a classifier's `ece` and `ece_uncalibrated`; {} for tasks
+        whose answers carry no probability."""
 
     def outputs(self, state: dict[str, Any]) -> int:
         """The head's output size: the number of classes, or 1."""
@@ -97,12 +104,17 @@ def names() -> list[str]:
     return TASKS.names()
 
 
-def predictions(task: Task, indices: Sequence[int], targets: np.ndarray, answers: np.ndarray) -> dict[str, Any]:
+def predictions(task: Task, indices: Sequence[int], targets: np.ndarray, answers: np.ndarray,
+                logits: np.ndarray | None = None) -> dict[str, Any]:
     """The predictions file's schema, the same for every task: `items` (indices into the dataset's items),
     `labels` (true targets: class indices, values or a forecast's next values) and the answers under the task's
-    `answers_key` (`probs`: class probabilities; `predictions`: values), rounded to 6 digits, and `task`."""
-    return {"task": task.name, "items": list(indices), "labels": np.asarray(targets).tolist(),
-            task.answers_key: np.round(answers, 6).tolist()}
+    `answers_key` (`probs`: class probabilities, calibrated once the run has fitted its temperature;
+    `predictions`: values), rounded to 6 digits, and `task`; a classifier's raw outputs as `logits` [n, C]."""
+    found = {"task": task.name, "items": list(indices), "labels": np.asarray(targets).tolist(),
+             task.answers_key: np.round(answers, 6).tolist()}
+    if logits is not None and task.answers_key == "probs":
+        found["logits"] = np.round(np.asarray(logits, dtype=np.float64), 6).tolist()
+    return found
 
 
 def answers_of(predictions_file: dict[str, Any]) -> np.ndarray:

@@ -48,7 +48,9 @@ class Classification:
         return targets.long()
 
     def answers(self, logits: torch.Tensor, state: dict[str, Any]) -> np.ndarray:
-        return logits.float().softmax(-1).cpu().numpy()
+        """Probabilities softmax(logits / T), T the run's fitted temperature (`calibration`; 1 before it is fitted
+        and for runs made before calibration existed)."""
+        return (logits.float() / float(state.get("temperature", 1.0))).softmax(-1).cpu().numpy()
 
     def metrics(self, targets: np.ndarray, answers: np.ndarray, state: dict[str, Any]) -> dict[str, float]:
         from core import evaluation  # scikit-learn, loaded when a run is scored
@@ -61,8 +63,21 @@ class Classification:
     def score(self, metrics: dict[str, float]) -> tuple[float, ...]:
         return (metrics["val_accuracy"], -metrics["val_loss"])
 
-    def calibration(self, targets: np.ndarray, answers: np.ndarray, state: dict[str, Any]) -> dict[str, Any]:
-        return {}
+    def calibration(self, targets: np.ndarray, answers: np.ndarray, state: dict[str, Any],
+                    logits: np.ndarray) -> dict[str, Any]:
+        """{"temperature": T}: temperature scaling fitted on the validation logits (`core.calibration`, Guo et al.,
+        2017), which every shown probability then uses; predictions are unchanged (argmax is)."""
+        from core.calibration import fit_temperature
+
+        return {"temperature": round(fit_temperature(logits, targets), 6)}
+
+    def calibration_metrics(self, targets: np.ndarray, logits: np.ndarray, state: dict[str, Any]) -> dict[str, float]:
+        """{"ece": of softmax(logits / T), "ece_uncalibrated": of softmax(logits)} (`core.calibration`)."""
+        from core.calibration import expected_calibration_error, softmax
+
+        labels = np.asarray(targets, dtype=int)
+        return {"ece": expected_calibration_error(softmax(logits, float(state.get("temperature", 1.0))), labels),
+                "ece_uncalibrated": expected_calibration_error(softmax(logits), labels)}
 
     def step_score(self, logits: torch.Tensor, targets: torch.Tensor) -> float | None:
         predicted = logits.argmax(-1)

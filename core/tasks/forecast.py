@@ -77,7 +77,11 @@ class Forecast:
     def score(self, metrics: dict[str, float]) -> tuple[float, ...]:
         return (-metrics["val_loss"],)
 
-    def calibration(self, targets: np.ndarray, answers: np.ndarray, state: dict[str, Any]) -> dict[str, Any]:
+    def calibration_metrics(self, targets: np.ndarray, logits: np.ndarray, state: dict[str, Any]) -> dict[str, float]:
+        return {}
+
+    def calibration(self, targets: np.ndarray, answers: np.ndarray, state: dict[str, Any],
+                    logits: np.ndarray | None = None) -> dict[str, Any]:
         """{"interval_level", "interval_halfwidth": [H] in the series' units, "interval_method", and
         "interval_coverage": the cross-fitted share of validation values inside their interval (None when the
         windows are too few to hold any out)}.

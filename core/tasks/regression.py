@@ -58,7 +58,11 @@ class Regression:
     def score(self, metrics: dict[str, float]) -> tuple[float, ...]:
         return (-metrics["val_loss"],)
 
-    def calibration(self, targets: np.ndarray, answers: np.ndarray, state: dict[str, Any]) -> dict[str, Any]:
+    def calibration(self, targets: np.ndarray, answers: np.ndarray, state: dict[str, Any],
+                    logits: np.ndarray | None = None) -> dict[str, Any]:
+        return {}
+
+    def calibration_metrics(self, targets: np.ndarray, logits: np.ndarray, state: dict[str, Any]) -> dict[str, float]:
         return {}
 
     def step_score(self, logits: torch.Tensor, targets: torch.Tensor) -> float | None:

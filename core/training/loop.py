@@ -130,7 +130,7 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
             if reporter.should_stop():
                 raise StopRequested
             inputs_batch = _to(inputs_batch, choice.device, channels_last)
-            batch_targets = batch_targets.to(choice.device)
+            batch_targets = batch_targets.to(choice.device, non_blocking=choice.device.type == "cuda")
             with choice.autocast():
                 logits = _forward(trainable, inputs_batch)
                 loss = loss_fn(logits, task.model_targets(batch_targets, state))
@@ -146,7 +146,7 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
             progress.global_step += 1
             reporter.step(epoch=epoch, step=progress.global_step, loss=loss.item(),
                           accuracy=task.step_score(logits.detach(), batch_targets), samples=len(batch_targets))
-        val_targets, answers, metrics = scoring.scored(trainable, val_loader, "val")
+        val_targets, answers, metrics, val_logits = scoring.scored(trainable, val_loader, "val")
         metrics["epoch_s"] = time.monotonic() - started
         progress.epoch = epoch
         progress.history.append({"epoch": epoch, **metrics})
@@ -155,7 +155,7 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
             progress.epochs_without_improvement = 0
             checkpointing.save_weights(job.files.weights, model)
             job.files.write_json(job.files.predictions,
-                                 tasks.predictions(task, split.val, val_targets, answers))
+                                 tasks.predictions(task, split.val, val_targets, answers, val_logits))
         else:
             progress.epochs_without_improvement += 1
         checkpointing.save(job.files.checkpoint, model=model, optimizer=optimizer, scheduler=scheduler,
@@ -164,11 +164,18 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
         reporter.log(f"epoch {epoch}/{cfg.epochs}: {tasks.summary_line(task, metrics)}, {metrics['epoch_s']:.1f} s")
 
     best_val = job.files.read_json(job.files.predictions)
+    best_logits = np.asarray(best_val["logits"], dtype=np.float64) if "logits" in best_val else None
+    calibration = task.calibration(targets[split.val], tasks.answers_of(best_val), state, best_logits)
+    if calibration:  # answers and prediction read it with the rest of the task's state
+        state = {**state, **calibration}
+        scoring.state = state
+        job.files.write_json(job.files.target, state)
+    if best_logits is not None:  # the best epoch's probabilities as shown from now on: calibrated
+        best_val = tasks.predictions(task, split.val, targets[split.val],
+                                     task.answers(torch.from_numpy(best_logits), state), best_logits)
+        job.files.write_json(job.files.predictions, best_val)
     best_answers = tasks.answers_of(best_val)
     found = baselines.with_blend(task, found, targets[split.val], best_answers, state)
-    calibration = task.calibration(targets[split.val], best_answers, state)
-    if calibration:  # prediction reads it with the rest of the task's state
-        job.files.write_json(job.files.target, {**state, **calibration})
     final = {
         **_best(progress),
         "epochs_completed": progress.epoch,
@@ -176,6 +183,9 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
         **found.metrics,
         **calibration,
     }
+    if best_logits is not None:
+        final.update({f"val_{k}": v for k, v in task.calibration_metrics(targets[split.val], best_logits,
+                                                                           state).items()})
     suspicious = modality.suspicious(final, task.name)
     if suspicious is not None:
         final["suspicious"] = suspicious
@@ -183,11 +193,12 @@ def train(job: TrainJob, reporter: Reporter) -> dict[str, Any]:
     if test_ds is not None:
         # The test items judge the model chosen on validation, once, after training: they never choose it.
         model.load_state_dict(load_file(str(job.files.weights)))
-        test_targets, answers, test_metrics = scoring.scored(trainable, _loader(test_ds, cfg.batch_size * 2, None),
-                                                             "test")
+        test_targets, answers, test_metrics, test_logits = scoring.scored(
+            trainable, _loader(test_ds, cfg.batch_size * 2, None, choice.device.type), "test")
         job.files.write_json(job.files.test_predictions,
-                             tasks.predictions(task, split.test, test_targets, answers))
+                             tasks.predictions(task, split.test, test_targets, answers, test_logits))
         final.update(test_metrics)
+        final.update({f"test_{k}": v for k, v in task.calibration_metrics(test_targets, test_logits, state).items()})
         final["test_items"] = len(split.test)
         reporter.log(f"test ({len(split.test)} items, best epoch's model): {tasks.summary_line(task, final, 'test')}")
     return final
@@ -206,31 +217,37 @@ class _Scoring:
 
     @torch.no_grad()
     def scored(self, model: nn.Module, loader: DataLoader, part: str) -> tuple[np.ndarray, np.ndarray,
-                                                                               dict[str, float]]:
-        """(targets, answers, metrics keyed `{part}_{name}`, `{part}_loss` included)."""
+                                                                               dict[str, float], np.ndarray]:
+        """(targets, answers, metrics keyed `{part}_{name}` with `{part}_loss`, the raw outputs: logits
+        [n, outputs] or an ensemble's member mean as the model returns it in eval mode)."""
         model.eval()
-        targets, answers, losses = [], [], []
+        targets, answers, losses, outputs = [], [], [], []
         for inputs, batch_targets in loader:
             with self.choice.autocast():
                 logits = _forward(model, _to(inputs, self.choice.device, self.channels_last)).float()
             model_targets = self.task.model_targets(batch_targets.to(self.choice.device), self.state)
             losses.append(self.loss_fn(logits, model_targets).item() * len(batch_targets))
             answers.append(self.task.answers(logits, self.state))
+            outputs.append(logits.cpu().numpy())
             targets.append(batch_targets.numpy())
         all_targets = np.concatenate(targets)
         all_answers = np.concatenate(answers)
         metrics = self.task.metrics(all_targets, all_answers, self.state)
         metrics["loss"] = float(sum(losses) / len(all_targets))
-        return all_targets, all_answers, {f"{part}_{k}": v for k, v in metrics.items()}
+        return all_targets, all_answers, {f"{part}_{k}": v for k, v in metrics.items()}, np.concatenate(outputs)
 
 
 def _loader(dataset: Dataset, batch_size: int, shuffle_with: torch.Generator | None,
             device_type: str = "cpu") -> DataLoader:
     """A dataset may bring its own `collate` (dynamic padding) and `batch_sampler(batch_size,
-    generator)` (length buckets, so short texts are not padded to the longest); images need neither, but
-    ask for `loader_workers` processes to run their transforms while an accelerator computes (kept for
-    every epoch). Not for the CPU, whose cores the model's own threads already fill: one worker made 4
-    epochs on 2 cores take 6.6 s instead of 4.5 s."""
+    generator)` (length buckets, so short texts are not padded to the longest), and `for_device(device_type)`,
+    the dataset to read for that device (images: canvases augmented on an accelerator); images ask for
+    `loader_workers` processes to read them while an accelerator computes (kept for every epoch). Not for
+    the CPU, whose cores the model's own threads already fill: one worker made 4 epochs on 2 cores take
+    6.6 s instead of 4.5 s. On CUDA batches are pinned, so `_to`'s copies need not wait for the host."""
+    for_device = getattr(dataset, "for_device", None)
+    if for_device is not None:
+        dataset = for_device(device_type)
     collate = getattr(dataset, "collate", None)
     make_sampler = getattr(dataset, "batch_sampler", None)
     workers = getattr(dataset, "loader_workers", 0) if device_type != "cpu" else 0
@@ -286,9 +303,14 @@ def _warmup_cosine(optimizer: torch.optim.Optimizer, total_steps: int, warmup_fr
 
 
 def _to(inputs: Any, target: torch.device, channels_last: bool) -> Any:
+    """A batch on `target`: without waiting for the host on CUDA only, whose loaders pin their batches
+    (elsewhere a non-blocking copy from pageable memory gains nothing); a batch that knows how to become
+    the model's input there (`to_device`: images augmented on the device) does so."""
+    asynchronous = target.type == "cuda"
     if isinstance(inputs, dict):
-        return {k: v.to(target, non_blocking=True) for k, v in inputs.items()}
-    inputs = inputs.to(target, non_blocking=True)
+        return {k: v.to(target, non_blocking=asynchronous) for k, v in inputs.items()}
+    to_device = getattr(inputs, "to_device", None)
+    inputs = to_device(target) if to_device is not None else inputs.to(target, non_blocking=asynchronous)
     return inputs.contiguous(memory_format=torch.channels_last) if channels_last else inputs
 
 
@@ -309,7 +331,7 @@ def _embedded(family: models.BackboneFamily, model: nn.Module, parts: list[Datas
     embedded = []
     for part in parts:
         features, labels = [], []
-        for inputs, targets in _loader(part, cfg.batch_size * 2, None):
+        for inputs, targets in _loader(part, cfg.batch_size * 2, None, choice.device.type):
             if reporter.should_stop():
                 raise StopRequested
             with choice.autocast():

@@ -65,6 +65,7 @@ class StudioServer:
     home: Path
     log_path: Path
     port: int = field(default_factory=_free_port)
+    extra_args: list[str] = field(default_factory=list)  # more `streamlit run` options (a secrets file)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -80,6 +81,7 @@ class StudioServer:
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
             # colleagues edit sources while the suite runs: no watcher, no "source changed" reruns
             "--server.fileWatcherType", "none",
+            *self.extra_args,
         ]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
@@ -156,8 +158,9 @@ class StudioServer:
 
 
 @contextlib.contextmanager
-def _running_studio(tmp_dir: Path) -> Iterator[StudioServer]:
-    server = StudioServer(home=tmp_dir / "glassbox-home", log_path=tmp_dir / "streamlit.log")
+def _running_studio(tmp_dir: Path, extra_args: list[str] | None = None) -> Iterator[StudioServer]:
+    server = StudioServer(home=tmp_dir / "glassbox-home", log_path=tmp_dir / "streamlit.log",
+                          extra_args=extra_args or [])
     server.start()
     try:
         yield server

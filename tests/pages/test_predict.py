@@ -176,3 +176,26 @@ def test_an_image_batch_downloads_as_a_zip_of_maps_and_colour_is_flagged_against
     with zipfile.ZipFile(io.BytesIO(made[-1])) as archive:
         assert archive.namelist() == ["predictions.csv", "maps/circle.png.png", "maps/red.png.png"]
         assert Image.open(io.BytesIO(archive.read("maps/red.png.png"))).format == "PNG"
+
+
+def test_a_run_exports_to_a_bundle_with_its_checks_and_a_download(ws: Workspace, store: Store,
+                                                                  explainable: RunRecord) -> None:
+    """Predict's export: *Build the bundle* writes the run's zip where the CLI would, then the page shows the ONNX
+    checks the export measured and offers the zip itself for download."""
+    import zipfile
+
+    at = open_page(PAGE)
+    assert at.radio(key=f"export_kind-{explainable.id}").value == "Full precision (fp32)"
+    at.button(key=f"export-{explainable.id}-None").click().run()
+    assert not at.exception, at.exception
+    bundle = ws.run_dir(explainable.id) / "export" / f"{explainable.id}.zip"
+    checks = json.loads(bundle.with_suffix(".json").read_text())
+    with zipfile.ZipFile(bundle) as archive:
+        assert {"model.onnx", "model.pt2", "model.safetensors", "predict.py", "MODEL_CARD.md"} <= set(
+            archive.namelist())
+    shown = dict(zip(*at.dataframe[-1].value.T.values, strict=True))
+    assert shown["largest difference, ONNX against PyTorch (raw outputs)"] == f"{checks['onnx_max_abs_diff']:.2g}"
+    assert shown["same top class, ONNX against PyTorch"] == f"{checks['top1_agreement']:.1%}" == "100.0%"
+    assert shown["bundle size"] == f"{sum(checks['files'].values()) / 1e6:.1f} MB"
+    download = at.get("download_button")[0]
+    assert download.proto.label == "Download the bundle"

@@ -9,7 +9,7 @@ from core import runs
 from core.config import TrainConfig
 from core.store import DatasetRecord, Store
 from core.workspace import Workspace
-from tests.pages.conftest import fabricate_run, open_page
+from tests.pages.conftest import fabricate_run, open_page, write_predictions
 from ui import formatting
 
 PAGE = "pages/3_Runs.py"
@@ -84,6 +84,77 @@ def test_compare_overlays_runs_and_lists_differing_settings(store: Store, datase
     table = at.dataframe[-1].value
     assert "lr" in table.columns and "epochs" not in table.columns
     assert list(table["val accuracy"]) == ["50.0%", "90.0%"]
+    assert list(table["lr"]) == ["0.001", "0.01"]
+
+    at.toggle(key="compare_all_settings").set_value(True).run()
+    assert list(at.dataframe[-1].value["epochs"]) == ["2", "2"]
+
+
+def test_the_star_marks_the_best_run_in_the_table_and_the_chart(store: Store, dataset: DatasetRecord) -> None:
+    scores = (0.5, 0.9, 0.7)
+    made = [fabricate_run(store, dataset, "completed", epochs=2, metrics={"val_accuracy": s}) for s in scores]
+    for run, score in zip(made, scores, strict=True):
+        store.add_metrics(run.id, [(1, 4, "val_accuracy", score - 0.1), (2, 8, "val_accuracy", score)])
+
+    at = open_page(PAGE)
+    assert not at.exception, at.exception
+    table = at.dataframe[-1].value
+    starred = dict(zip(table["run"], table["best"], strict=True))
+    assert starred == {made[0].id: "", made[1].id: "★", made[2].id: ""}
+    traces = {t["y"][-1]: t for t in json.loads(at.get("plotly_chart")[-1].proto.spec)["data"]}
+    assert traces[0.9]["name"].startswith("★ ") and traces[0.9]["line"]["width"] == 5
+    assert not traces[0.5]["name"].startswith("★") and "width" not in traces[0.5]["line"]
+
+
+def test_lower_is_better_stars_the_smallest_error(store: Store, dataset: DatasetRecord) -> None:
+    made = []
+    for mae in (2.0, 0.5, 1.0):
+        run = fabricate_run(store, dataset, "completed", metrics={"val_mae": mae, "val_r2": 0.9 - mae / 10})
+        store.update_run(run.id, config={**run.config, "task": "forecast"})
+        made.append(run)
+
+    at = open_page(PAGE)
+    assert not at.exception, at.exception
+    table = at.dataframe[-1].value
+    assert dict(zip(table["run"], table["best"], strict=True)) == {made[0].id: "", made[1].id: "★", made[2].id: ""}
+    assert dict(zip(table["run"], table["val MAE"], strict=True)) == {made[0].id: "2", made[1].id: "0.5",
+                                                                      made[2].id: "1"}
+
+
+def test_a_dataset_is_picked_first_and_its_newest_finished_runs_are_preselected(
+    store: Store, dataset: DatasetRecord, text_dataset: DatasetRecord
+) -> None:
+    finished = [fabricate_run(store, dataset, "completed", metrics={"val_accuracy": 0.1 * k}) for k in range(6)]
+    fabricate_run(store, dataset, "failed")
+    other = fabricate_run(store, text_dataset, "completed", metrics={"val_accuracy": 0.5})
+
+    at = open_page(PAGE)
+    # at first the dataset of the run looked at above: the newest run's
+    assert at.selectbox(key="runs_selected").value == other.id
+    assert at.selectbox(key="compare_dataset").value == text_dataset.id
+    assert at.multiselect(key="compare").value == [other.id]
+    assert list(at.dataframe[-1].value["run"]) == [other.id]
+
+    at.selectbox(key="compare_dataset").set_value(dataset.id).run()
+    assert not at.exception, at.exception
+    # newest first, completed only, five at most
+    assert at.multiselect(key="compare").value == [r.id for r in reversed(finished)][:5]
+    assert len(at.multiselect(key="compare").options) == 7  # its failed run can be picked; the text run cannot
+    assert list(at.dataframe[-1].value["best"]) == ["★", "", "", "", ""]  # 0.5, the highest of the five
+
+
+def test_one_click_opens_the_best_run_on_evaluate(ws: Workspace, store: Store, dataset: DatasetRecord) -> None:
+    worse = fabricate_run(store, dataset, "completed", metrics={"val_accuracy": 0.4, "best_epoch": 1})
+    better = fabricate_run(store, dataset, "completed", metrics={"val_accuracy": 0.8, "best_epoch": 1})
+    for run in (worse, better):
+        write_predictions(ws, run, [0, 6, 12], [0, 1, 2], [0, 1, 2])
+
+    at = open_page(PAGE)
+    at.selectbox(key="runs_selected").set_value(worse.id).run()
+    at.button(key="open_best-classification").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["run_id"] == better.id
+    assert at.selectbox(key="eval_run").value == better.id
 
 
 def test_a_run_computing_features_shows_the_count_not_step_zero(store: Store, dataset: DatasetRecord,
@@ -127,7 +198,8 @@ def test_compare_names_runs_readably_with_distinct_colours_and_an_epoch_axis(
     assert not at.exception, at.exception
     spec = json.loads(at.get("plotly_chart")[-1].proto.spec)
     names = [t["name"] for t in spec["data"]]
-    assert names == [f"{dataset.name} · efficientnet_lite0 · Quick (CPU) · {made}",
+    # equal scores: the first picked is the best, starred
+    assert names == [f"★ {dataset.name} · efficientnet_lite0 · Quick (CPU) · {made}",
                      f"{dataset.name} · resnet18 · custom · {formatting.timestamp(second.created_at)}"]
     colours = [t["line"]["color"] for t in spec["data"]]
     assert len(set(colours)) == 2

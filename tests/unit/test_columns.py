@@ -454,3 +454,13 @@ def test_typed_names_the_missing_columns() -> None:
         columns.typed(frame.drop(columns=["zip", "sex", "y"]), described)
     with pytest.raises(GlassboxError, match="^no column named 'price'"):
         columns.infer_columns(frame, "price")
+
+
+def test_a_cell_that_is_only_a_sign_or_a_symbol_is_a_row_problem_not_a_crash() -> None:
+    frame = pd.DataFrame({"price": ["$1,200", "$950", "$3,100", "$720", "$1,005"], "y": list("ababa")})
+    described = columns.infer_columns(frame, "y")
+    assert _by_name(described)["price"]["conversion"]["kind"] == "currency"
+    new = pd.DataFrame({"price": ["$", "%", "-", "$-5", "$40"], "y": list("aaaaa")})
+    typed, problems = columns.typed(new, described)
+    assert [row for row, _ in problems] == [0, 1]  # "-" alone is a missing value, as in every column
+    assert typed["price"].tolist()[3:] == [-5.0, 40.0] and typed["price"].isna().tolist()[:3] == [True] * 3

@@ -195,8 +195,13 @@ def test_a_reloaded_model_reproduces_its_validation_predictions(ws: Workspace, s
     batch = torch.stack([transform(load_image(ws.dataset_dir(dataset_id) / items[i], loaded_config.image_size))
                          for i in predictions["items"]])
     with torch.no_grad():
-        probs = model(batch).softmax(1).numpy()
-    np.testing.assert_allclose(probs, np.asarray(predictions["probs"]), atol=1e-4)
+        logits = model(batch)
+    np.testing.assert_allclose(logits.numpy(), np.asarray(predictions["logits"]), atol=1e-4)
+    # the probabilities shown are calibrated with the run's temperature, fitted on these validation logits
+    temperature = files.read_json(files.target)["temperature"]
+    assert temperature != 1.0
+    np.testing.assert_allclose((logits / temperature).softmax(1).numpy(), np.asarray(predictions["probs"]),
+                               atol=1e-4)
 
 
 @pytest.mark.slow  # a worker process trains two epochs: 20-30 s on 2 busy cores
