@@ -71,8 +71,9 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """The temperature T minimising the negative log-likelihood of softmax(logits / T) on `labels` (Guo et al.,
     2017, sec. 4.2), by L-BFGS (PyTorch's `torch.optim.LBFGS`, strong-Wolfe line search) on log T, so T stays
-    positive; clipped to [0.05, 20]. `logits` [n, C] (raw model outputs), `labels` [n] class indices. With fewer
-    than two items or a single class present T = 1: nothing to fit. Raises ValueError when shapes disagree."""
+    positive; clipped to [0.05, 20]. `logits` [n, C] (raw model outputs), `labels` [n] class indices. T = 1 (nothing
+    to fit) with fewer than two items, a single class present, or no mistake at all: then the likelihood has no
+    minimum and would push T to 0, making every probability 1. Raises ValueError when shapes disagree."""
     import torch
 
     z = torch.as_tensor(np.asarray(logits, dtype=np.float64))
@@ -80,6 +81,10 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     if z.ndim != 2 or y.shape != (z.shape[0],):
         raise ValueError(f"logits {tuple(z.shape)} and labels {tuple(y.shape)} must be [n, C] and [n]")
     if len(y) < 2 or len(torch.unique(y)) < 2:
+        return 1.0
+    if bool((z.argmax(1) == y).all()):
+        # without a single mistake the likelihood only grows as T shrinks to 0: the "fit" would declare every
+        # answer certain, which a validation set this small cannot show; the probabilities stay as trained
         return 1.0
     log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=100, line_search_fn="strong_wolfe")

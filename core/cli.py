@@ -274,6 +274,8 @@ def _runs_compare(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
         lines.append(f"{'*' if found.is_best(run.id) else ' '} {run.id}  {run.status:11} {run.backbone:24} "
                      f"val {headline.title} {'-' if value is None else f'{value:.4g}'}")
     lines.append(f"differing settings: {', '.join(found.differing) or 'none'}")
+    if len({run.dataset_id for run in found.runs}) > 1:
+        lines.append("these runs are on different datasets: their figures are not comparable, so none is named best")
     _emit(args, found.to_json(), "\n".join(lines))
     return 0
 
@@ -550,9 +552,12 @@ def _export(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
     out = Path(args.out) if args.out else ws.run_dir(run.id) / "export" / f"{run.id}{suffix}.zip"
     if out.suffix.lower() != ".zip":
         raise GlassboxError(f"{out}: the bundle is a zip; name it FILE.zip")
+    if out.is_dir():
+        raise GlassboxError(f"{out} is a folder: name the zip to write, e.g. {out / (run.id + suffix + '.zip')}")
     value = export_run(ws, store, run.id, out, args.quantize)
     lines = [f"wrote {out} ({sum(value['files'].values()) / 1e6:.1f} MB, {len(value['files'])} files)",
-             f"ONNX against PyTorch on the validation inputs: largest difference {value['onnx_max_abs_diff']:.2g}"
+             f"fp32 ONNX against PyTorch on the validation inputs: largest difference "
+             f"{value['onnx_max_abs_diff']:.2g}"
              + (f", same top class for {value['top1_agreement']:.1%}" if "top1_agreement" in value else "")]
     for part in ("val", "test"):
         changed = sorted(k for k in value if k.startswith(f"{part}_") and k.endswith("_before"))
@@ -560,6 +565,9 @@ def _export(args: argparse.Namespace, ws: Workspace, store: Store) -> int:
             name = key[len(part) + 1:-len("_before")]
             after = value[key[: -len("before")] + "after"]
             lines.append(f"{args.quantize} {part} {name}: {value[key]:.4g} before, {after:.4g} after")
+    if args.quantize:
+        lines.append(f"the bundle's model is the {args.quantize} one ({value.get('quantize_method', '')}); the fp32 "
+                     "model.pt2 and model.safetensors are left out: export without --quantize for them")
     if "latency_ms_before" in value:
         lines.append(f"latency per item (CPU, 1 thread): {value['latency_ms_before']:.2f} ms before, "
                      f"{value['latency_ms_after']:.2f} ms after; model {value['size_before'] / 1e6:.1f} MB before, "
@@ -593,9 +601,14 @@ def _report_predictions(args: argparse.Namespace, head: dict[str, Any], table: A
         table.to_csv(out, index=False)
     if "forecast" in table:
         return _emit_forecast(args, head, table, out)
+    failed = int((table["error"] != "").sum())
+    if len(table) and bool(table["predicted"].isna().all()):  # a script must be able to tell nothing was predicted
+        shown = "; ".join(f"{row}: {why}" for row, why in zip(table.iloc[:3, 0], table["error"].iloc[:3],
+                                                                strict=True))
+        raise GlassboxError(f"none of the {len(table)} input(s) could be predicted ({shown}"
+                            + ("; ..." if len(table) > 3 else "") + ")" + (f"; see {out}" if out else ""))
     classified = "confidence" in table
     counts = {str(k): int(v) for k, v in table["predicted"].value_counts().items()} if classified else {}
-    failed = int((table["error"] != "").sum())
     rows = json.loads(table.head(_JSON_ROWS).to_json(orient="records"))
     value = {**head, "count": len(table), "counts": counts, "errors": failed,
              "out": str(out) if out else None, "predictions": rows, "truncated": len(table) > _JSON_ROWS}

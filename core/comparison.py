@@ -91,8 +91,9 @@ def compare(runs: Sequence[RunRecord], metrics_by_run: Mapping[str, MetricRows])
     `metrics_by_run`: run id -> its logged figures as `Store.metrics(run_id)` returns them (a run left out has
     none); they give the curves, and a run's figures when its record holds none (runs recorded before the worker
     kept the best epoch's: their latest epoch's). The best run of a task has the highest headline validation
-    figure, or the lowest when lower is better (MAE); of equal ones, the first given. Raises GlassboxError when
-    no run is given.
+    figure, or the lowest when lower is better (MAE); of equal ones, the first given; there is none for a task
+    whose runs are on different datasets, whose validation items differ. Raises GlassboxError when no run is
+    given.
     """
     unique = tuple({run.id: run for run in runs}.values())
     if not unique:
@@ -116,6 +117,9 @@ def compare(runs: Sequence[RunRecord], metrics_by_run: Mapping[str, MetricRows])
     for name, headline in headlines.items():
         judged = [(scores[run.id][f"val_{headline.key}"], run.id) for run in unique
                   if tasks.of_run(run.config).name == name and scores[run.id][f"val_{headline.key}"] is not None]
+        if len({run.dataset_id for run in unique if run.id in {r for _, r in judged}}) > 1:
+            continue  # scores on different datasets' validation items do not rank models
+
         if judged:
             sign = 1.0 if headline.higher_is_better else -1.0
             # max keeps the first of equal scores: the earlier given run wins a tie

@@ -24,7 +24,8 @@ import pandas as pd
 from core.errors import GlassboxError
 from core.training_stats import ImageInput, unlike_training
 
-__all__ = ["MAX_INPUTS", "TableSubject", "forecast", "image_files", "images", "maps_zip", "rows", "series", "texts"]
+__all__ = ["MAX_INPUTS", "TableSubject", "forecast", "full_size", "image_files", "images", "maps_zip", "rows", "series",
+           "texts"]
 
 MAX_INPUTS = 100_000
 """Inputs per batch: a bound on time and memory that no hand-made batch reaches."""
@@ -172,7 +173,7 @@ def images(subject: Any, paths: Sequence[Path], names: Sequence[str] | None = No
             tensors.append(subject.tensor(picture))
             read.append(index)
             if stats is not None:
-                unlike[index] = unlike_training(stats, ImageInput(picture, _full_size(Path(paths[index]))))
+                unlike[index] = unlike_training(stats, ImageInput(picture, full_size(Path(paths[index]))))
         if tensors:
             probs[read] = subject.probabilities(torch.cat(tensors))
     return _table("image", names, probs, subject.classes, errors, unlike)
@@ -262,7 +263,7 @@ def _beside(inputs: Mapping[str, Sequence[str]], table: pd.DataFrame) -> pd.Data
     return pd.concat([pd.DataFrame(kept, index=table.index, dtype="str"), table], axis=1)
 
 
-def _full_size(path: Path) -> tuple[int, int] | None:
+def full_size(path: Path) -> tuple[int, int] | None:
     """An image file's width and height in px as stored, from its header (no pixels decoded; EXIF rotation
     aside, which an area comparison does not need); None when it cannot be opened now."""
     from PIL import Image

@@ -25,7 +25,7 @@ def detect(source: Path, options: dict[str, Any] | None = None) -> Modality:
     column, a time column: `Modality.options`) and accepts the upload; when none accepts it, the first that
     understands the options (a table with a free-text column, given a target, is still a table)."""
     _load_modalities()
-    fitting = [MODALITIES.get(name) for name in MODALITIES
+    fitting = [MODALITIES.get(name) for name in names()
                if set(options or {}) <= set(MODALITIES.get(name).options)]
     for candidate in fitting:
         if candidate.accepts(source):
@@ -39,11 +39,17 @@ def detect(source: Path, options: dict[str, Any] | None = None) -> Modality:
 def names() -> list[str]:
     """Every registered modality's name, in detection order."""
     _load_modalities()
-    return MODALITIES.names()
+    # the order _DETECTION_ORDER states, not the order the modules happened to be imported in (a test or a page
+    # that imports core.data.text first must not make every CSV a text dataset); others after, as registered
+    rank = {name: i for i, name in enumerate(_DETECTION_ORDER)}
+    return sorted(MODALITIES.names(), key=lambda name: rank.get(name, len(rank)))
+
+
+# a CSV is a table unless one of its columns holds free text; series last: a CSV is read as series only when asked
+# for (its options, --modality series)
+_DETECTION_ORDER = ("images", "tables", "text", "series")
 
 
 def _load_modalities() -> None:
-    # registration order is detection order: a CSV is a table unless one of its columns holds free text
-    # series last: a CSV is read as series only when asked for (its options, --modality series)
-    from core.data import images, tables, text  # noqa: F401, I001
-    from core.data import series  # noqa: F401
+    # imported for their registration side effect; the order they are tried in is `_DETECTION_ORDER`'s
+    from core.data import images, series, tables, text  # noqa: F401

@@ -361,7 +361,8 @@ def suspicious_score(metrics: dict[str, Any], task: str) -> str | None:
                 return float(value)
         return None
 
-    advice = "check for a column that leaks the answer (one known only once the outcome is)"
+    advice = ("check for a column that leaks the answer (one known only once the outcome is), unless the task is "
+              "simply easy (compare with the baselines)")
     if task == "classification":
         accuracy = metric("accuracy")
         if accuracy is not None and accuracy >= SUSPICIOUS:

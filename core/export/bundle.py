@@ -163,7 +163,8 @@ def _card(job: ExportJob, run: Any, dataset: Any, split: Any) -> str:
         run_id=run.id, task=job.task, config=job.config, metrics=run.metrics, state=job.state,
         dataset_name=dataset.name, dataset_info=dataset.info, split_counts=counts, split_source=split.source,
         training_stats=training_stats(job.files), checks=job.checks, quantize=job.quantize,
-        files=sorted(p.name for p in job.folder.iterdir())))
+        files=sorted(p.name for p in job.folder.iterdir()),
+        inputs=job.files.read_json(job.files.inputs) if job.files.inputs.exists() else None))
 
 
 def _zip(folder: Path, out: Path) -> dict[str, int]:

@@ -42,12 +42,14 @@ class CardFacts:
     checks: dict[str, Any]
     quantize: str | None
     files: list[str]
+    inputs: dict[str, Any] | None = None  # the run's fitted inputs (`inputs.json`): a table's column descriptions
 
 
 def model_card(facts: CardFacts) -> str:
     """The card's Markdown text."""
-    sections = [_title(facts), _data(facts), _metrics(facts), _calibration(facts), _use(facts),
-                _limitations(facts), _loading(facts), _checks(facts), _quantisation(facts)]
+    # a quantised bundle's own figures come first: the run's metrics below describe the fp32 model it came from
+    sections = [_title(facts), _quantisation(facts), _data(facts), _inputs(facts), _metrics(facts),
+                _calibration(facts), _use(facts), _limitations(facts), _loading(facts), _checks(facts)]
     return "\n\n".join(s for s in sections if s) + "\n"
 
 
@@ -62,10 +64,10 @@ def _figure(value: Any, percent: bool = False) -> str:
 def _title(facts: CardFacts) -> str:
     cfg = facts.config
     return (f"# Model card: {facts.task.title.lower()} of {facts.dataset_name}\n\n"
-            f"A {cfg.backbone} model ({cfg.modality}) trained by Glassbox, run `{facts.run_id}`: {cfg.epochs} epoch(s) "
-            f"at most, batch {cfg.batch_size}, learning rate {cfg.lr}, seed {cfg.seed}, transfer mode {cfg.mode}, "
-            f"weights from {cfg.weights}; best epoch {facts.metrics.get('best_epoch', NOT_MEASURED)}. The whole "
-            "configuration is `config.json`.")
+            f"Model: `{cfg.backbone}` ({cfg.modality}), trained by Glassbox in run "
+            f"`{facts.run_id}`: {cfg.epochs} epoch(s) at most, batch {cfg.batch_size}, learning rate {cfg.lr}, seed "
+            f"{cfg.seed}, transfer mode {cfg.mode}, {_weights(cfg.weights)}; best epoch "
+            f"{facts.metrics.get('best_epoch', NOT_MEASURED)}. The whole configuration is `config.json`.")
 
 
 def _data(facts: CardFacts) -> str:
@@ -139,10 +141,38 @@ def _calibration(facts: CardFacts) -> str:
     return "\n".join(lines)
 
 
+def _weights(weights: str) -> str:
+    return {"auto": "starting from the backbone's pretrained weights where they exist", "none":
+            "trained from scratch (no pretrained weights)"}.get(weights, f"starting from the weights file {weights}")
+
+
+def _inputs(facts: CardFacts) -> str:
+    """For a table: the columns the model reads, with their roles and what values they took in training, so a user
+    can write a file to predict on; "" for other modalities."""
+    encoder = (facts.inputs or {}).get("columns")
+    if not encoder:
+        return ""
+    lines = ["## Inputs", "", "A CSV with these columns (others, the target included, are ignored; a missing value "
+             "is allowed and imputed; a category not seen in training is read as unknown):", "",
+             "| column | read as | in training |", "|---|---|---|"]
+    for column in encoder:
+        if column.get("dropped") or column.get("role") == "target":
+            continue
+        if "levels" in column:
+            seen = ", ".join(map(str, column["levels"][:12])) + (" ..." if column.get("n_levels", 0) > 12 else "")
+        elif "min" in column:
+            seen = f"{column['min']} to {column['max']}"
+        else:
+            seen = ""
+        lines.append(f"| {column['name']} | {column['role']} | {seen} |")
+    return "\n".join(lines)
+
+
 def _use(facts: CardFacts) -> str:
     what = {"probs": "the class of", "predictions": "the value of"}.get(facts.task.answers_key, "answers for")
+    noun = data.modality(facts.config.modality).item_noun
     return ("## Intended use\n\n"
-            f"Predicting {what} new {facts.config.modality} items like those of {facts.dataset_name}, read the way "
+            f"Predicting {what} new {noun}s like those of {facts.dataset_name}, read the way "
             "its training items were read (`preprocessing.json`). It was judged only on the figures above; decisions "
             "about people need a human check and a judgement of errors this data cannot show.")
 
@@ -189,7 +219,8 @@ def _checks(facts: CardFacts) -> str:
     shapes = checks.get("onnx_shapes") or {}
     described = "; ".join(f"`{name}` {shape}" for name, shape in shapes.items())
     lines = ["## ONNX checks", "",
-             f"`model.onnx` (opset {checks.get('opset', NOT_MEASURED)}, exported with `torch.onnx.export(..., "
+             ("The fp32 model this bundle's quantised one was made from: " if facts.quantize else "")
+             + f"`model.onnx` (opset {checks.get('opset', NOT_MEASURED)}, exported with `torch.onnx.export(..., "
              f"dynamo=True)`) inputs: {described or NOT_MEASURED}; output `logits`. Against PyTorch on "
              f"{checks.get('onnx_items', NOT_MEASURED)} validation items with onnxruntime: largest absolute "
              f"difference {_figure(checks.get('onnx_max_abs_diff'))}"]
@@ -203,9 +234,18 @@ def _quantisation(facts: CardFacts) -> str:
     if not facts.quantize:
         return ""
     checks = facts.checks
-    lines = ["## Quantisation", "", f"- Method: {checks.get('quantize_method', facts.quantize)}."]
+    lines = ["## This bundle's model: quantised", "",
+             f"`model.onnx` is the {facts.quantize} model (method: {checks.get('quantize_method', facts.quantize)}); "
+             "the figures further down (metrics, calibration, ONNX checks) describe the fp32 model it was made from. "
+             "Measured on the same validation items, fp32 before, this model after:", ""]
     for key in sorted(k for k in checks if k.endswith("_before")):
         stem = key[: -len("_before")]
-        lines.append(f"- {stem}: {_figure(checks[key])} before, {_figure(checks.get(stem + '_after'))} after.")
+        after = checks.get(stem + "_after")
+        if stem == "size":
+            lines.append(f"- model size: {checks[key] / 1e6:.2f} MB before, {(after or 0) / 1e6:.2f} MB after.")
+        elif stem == "latency_ms":
+            lines.append(f"- latency per item: {checks[key]:.3g} ms before, {_figure(after)} ms after.")
+        else:
+            lines.append(f"- {stem.replace('_', ' ')}: {_figure(checks[key])} before, {_figure(after)} after.")
     lines.append("- Latency is the median per item at batch 1 on one CPU thread of the exporting machine.")
     return "\n".join(lines)

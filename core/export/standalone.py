@@ -88,8 +88,12 @@ class Bundle:
         if self._session is None:
             import onnxruntime
 
-            self._session = onnxruntime.InferenceSession(str(self.folder / "model.onnx"),
-                                                         providers=["CPUExecutionProvider"])
+            try:
+                self._session = onnxruntime.InferenceSession(str(self.folder / "model.onnx"),
+                                                             providers=["CPUExecutionProvider"])
+            except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types, not one base class
+                reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+                raise BundleError(f"model.onnx cannot be loaded (a damaged or incomplete bundle?): {reason}") from None
         wanted = {i.name for i in self._session.get_inputs()}
         return np.asarray(self._session.run([self.about.get("output", "logits")],
                                             {k: v for k, v in feeds.items() if k in wanted})[0])
@@ -1102,6 +1106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
     except BrokenPipeError:  # `predict.py ... | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    header, rows = table
+    answer = next((i for i, name in enumerate(header) if name in ("predicted", "forecast")), None)
+    if rows and answer is not None and all(row[answer] is None or row[answer] != row[answer] for row in rows):
+        print(f"error: none of the {len(rows)} input(s) could be predicted: see the error column", file=sys.stderr)
+        return 1  # a script must be able to tell that nothing was predicted
     return 0
 
 

@@ -53,6 +53,7 @@ def _frame(text: str) -> pd.DataFrame:
 def _same(ours: pd.DataFrame, studio: pd.DataFrame, numbers: list[str]) -> None:
     """Equal but for the columns the studio adds beside (`unlike_training`); `numbers` compared within 1e-4."""
     studio = studio[[c for c in studio.columns if c != "unlike_training"]]
+    ours = ours[[c for c in ours.columns if c != "unlike_training"]]
     assert list(ours.columns) == list(studio.columns)
     for column in ours.columns:
         if column in numbers:
@@ -111,7 +112,11 @@ def test_predict_py_reads_images_as_the_studio_does(image_run: tuple[str, Path],
     studio = _studio(run_id, tmp_path / "studio.csv", *inputs)
     _same(ours, studio, _probabilities(ours))
     assert ours["error"].tolist()[:2] == ["", ""] and ours["error"][2] == "truncated JPEG"
-    _same(_fresh_predict_bundle(bundle, tmp_path, [Path(p) for p in inputs]), studio, _probabilities(ours))
+    fresh = _fresh_predict_bundle(bundle, tmp_path, [Path(p) for p in inputs])
+    _same(fresh, studio, _probabilities(ours))
+    # predict --bundle keeps the studio's unlike-training hints (from the bundle's training_stats.json)
+    assert fresh["unlike_training"].fillna("").tolist() == studio["unlike_training"].fillna("").tolist()
+    assert "unlike_training" not in ours  # predict.py stays free of the studio's statistics code
 
     missing = _standalone(bundle, tmp_path, str(tmp_path / "nowhere.png"))
     assert missing.returncode == 2 and missing.stdout == ""

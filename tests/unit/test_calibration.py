@@ -90,3 +90,11 @@ def test_classification_answers_use_the_runs_temperature() -> None:
     shown = task.calibration_metrics(labels, logits_np, {"classes": list("abc"), **found})
     assert shown["ece"] < shown["ece_uncalibrated"]
     assert tasks.task("regression").calibration_metrics(np.zeros(2), np.zeros((2, 1)), {}) == {}
+
+
+def test_a_validation_set_without_mistakes_keeps_the_probabilities_as_trained() -> None:
+    # every answer right: a smaller T always lowers the NLL, so a fit would make every probability 1
+    logits = np.array([[2.0, 0.5, 0.0], [0.1, 1.5, 0.2], [0.0, 0.3, 0.9], [1.2, 0.0, 0.4]])
+    labels = np.array([0, 1, 2, 0])
+    assert fit_temperature(logits, labels) == 1.0
+    assert fit_temperature(logits, np.array([0, 1, 2, 2])) != 1.0  # one mistake: something to fit

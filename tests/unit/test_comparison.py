@@ -125,3 +125,14 @@ def test_the_command_line_prints_runs_differing_settings_and_the_best(store: Sto
 
     assert cli.main(["runs", "compare", good.id, "run-missing"]) == 1
     assert capsys.readouterr().err == "error: no run 'run-missing'\n"
+
+
+def test_runs_on_different_datasets_get_no_best() -> None:
+    from dataclasses import replace
+
+    mine, other = _run({"val_accuracy": 0.7}), _run({"val_accuracy": 0.99})
+    other = replace(other, dataset_id="ds-2", config={**other.config, "dataset_id": "ds-2"})
+    found = compare([mine, other], {})
+    assert found.best == {} and not found.is_best(other.id)
+    assert found.to_json()["best"] is None
+    assert "dataset_id" in found.differing

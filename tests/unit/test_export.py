@@ -240,7 +240,8 @@ def test_a_quantised_bundle_holds_only_the_compressed_model_and_its_trade(home: 
     assert result["val_accuracy_before"] == pytest.approx(run["metrics"]["val_accuracy"], abs=1e-6)
     assert abs(result["val_accuracy_after"] - result["val_accuracy_before"]) <= 0.05
     assert result["latency_ms_before"] > 0 and result["latency_ms_after"] > 0
-    assert f"val_accuracy: {result['val_accuracy_before']:.4g} before, {result['val_accuracy_after']:.4g} after" in card
+    assert f"val accuracy: {result['val_accuracy_before']:.4g} before, {result['val_accuracy_after']:.4g} after" in card
+    assert card.index("## This bundle's model: quantised") < card.index("## Metrics")  # what ships comes first
     assert "without `model.safetensors` and `model.pt2`" in card
     with pytest.raises(GlassboxError, match="unknown quantisation"):
         export_run(home, Store(home.db_path), run["run_id"], out, quantize="int4")

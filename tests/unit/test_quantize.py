@@ -97,7 +97,8 @@ def _train(model: nn.Module, x: np.ndarray, y: np.ndarray, steps: int) -> nn.Mod
 
 def _export(model: nn.Module, example: np.ndarray, name: str, path: Path) -> Path:
     batch = torch.export.Dim("batch", min=1)
-    program = torch.onnx.export(model, (torch.from_numpy(example[:4]),), input_names=[name], output_names=["logits"],
+    program = torch.onnx.export(model.eval(), (torch.from_numpy(example[:4]),), input_names=[name],
+                                output_names=["logits"],
                                 dynamo=True, dynamic_shapes=({0: batch},), opset_version=18, verbose=False)
     program.save(str(path))
     return path
