@@ -37,6 +37,7 @@ from torch import nn
 from torchvision.transforms import Normalize
 from torchvision.transforms import functional as tvf
 
+from core import tasks
 from core.artifacts import RunFiles, load_model, target_state
 from core.data.image_pipeline import Transform, eval_transform
 from core.errors import GlassboxError
@@ -104,10 +105,12 @@ class ImageModel:
     modality = "images"
 
     def __init__(self, model: nn.Module, classes: list[str], transform: Transform, image_size: int,
-                 temperature: float = 1.0) -> None:
+                 state: dict[str, Any] | None = None) -> None:
         self.model = _explainable_copy(model)
         self.classes = list(classes)
-        self.temperature = temperature  # the run's fitted calibration (`core.calibration`): probabilities shown
+        # the run's task state (`target.json`): `Task.answers` reads its fitted temperature, so the probabilities
+        # shown here are the calibrated ones every other view shows
+        self.state = state if state is not None else {"classes": self.classes}
         self.transform = transform
         self.image_size = image_size
         self.lock = threading.RLock()
@@ -121,8 +124,7 @@ class ImageModel:
         model, config, classes = load_model(files, cache_dir)
         if config.modality != "images":
             raise GlassboxError(f"this run's model classifies {config.modality}, not images")
-        return cls(model, classes, eval_transform(model, config), config.image_size,
-                   float(target_state(files).get("temperature", 1.0)))
+        return cls(model, classes, eval_transform(model, config), config.image_size, target_state(files))
 
     # ---- inputs ----------------------------------------------------------------------------------
     def tensor(self, image: Image.Image) -> torch.Tensor:
@@ -159,10 +161,11 @@ class ImageModel:
 
     # ---- outputs ---------------------------------------------------------------------------------
     def probabilities(self, inputs: torch.Tensor, batch_size: int = 32) -> np.ndarray:
-        """Calibrated probabilities softmax(logits / T) (n x classes), computed in batches to bound memory."""
+        """Calibrated probabilities (`Task.answers`: softmax(logits / T)), n x classes, computed in batches to bound
+        memory."""
         with self.lock, torch.no_grad():
-            chunks = [(self.model(part).float() / self.temperature).softmax(-1) for part in inputs.split(batch_size)]
-        return torch.cat(chunks).numpy().astype(np.float64)
+            logits = torch.cat([self.model(part).float() for part in inputs.split(batch_size)])
+        return np.asarray(tasks.task("classification").answers(logits, self.state), dtype=np.float64)
 
     # ---- structure -------------------------------------------------------------------------------
     @property

@@ -35,6 +35,7 @@ import torch
 from captum.attr import FeatureAblation, LayerIntegratedGradients
 from torch import nn
 
+from core import tasks
 from core.artifacts import RunFiles, load_model, target_state
 from core.errors import GlassboxError
 from core.explain import ExplainOptions, Explanation, Progress, explain, method_registry, resolve_target
@@ -67,9 +68,12 @@ class TextModel:
 
     modality = "text"
 
-    def __init__(self, model: nn.Module, classes: list[str], max_length: int, temperature: float = 1.0) -> None:
+    def __init__(self, model: nn.Module, classes: list[str], max_length: int,
+                 state: dict[str, Any] | None = None) -> None:
         self.model = copy.deepcopy(model).eval()
-        self.temperature = temperature  # the run's fitted calibration (`core.calibration`): probabilities shown
+        # the run's task state (`target.json`): `Task.answers` reads its fitted temperature, so the probabilities
+        # shown here are the calibrated ones every other view shows
+        self.state = state if state is not None else {"classes": list(classes)}
         for param in self.model.parameters():
             param.requires_grad_(False)
         self.tokenizer = self.model.tokenizer
@@ -83,7 +87,7 @@ class TextModel:
         model, config, classes = load_model(files, cache_dir)
         if config.modality != "text":
             raise GlassboxError(f"this run's model classifies {config.modality}, not text")
-        return cls(model, classes, config.max_length, float(target_state(files).get("temperature", 1.0)))
+        return cls(model, classes, config.max_length, target_state(files))
 
     def encode(self, text: str) -> dict[str, torch.Tensor]:
         """A batch of one, cut at the max length as training did: `input_ids` and `attention_mask` (1 x
@@ -132,21 +136,20 @@ class TextModel:
         return [bool(rest) for rest in encoded["overflowing_tokens"]]
 
     def probabilities(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """Calibrated probabilities softmax(logits / T) (n x classes), in the order of `texts`. Texts are batched
-        by length so that a batch pads to a similar length rather than to one long outlier (as training's buckets
-        do)."""
+        """Calibrated probabilities (`Task.answers`: softmax(logits / T)), n x classes, in the order of `texts`.
+        Texts are batched by length so that a batch pads to a similar length rather than to one long outlier (as
+        training's buckets do)."""
         if not texts:
             return np.zeros((0, len(self.classes)))
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        probs = torch.empty(len(texts), len(self.classes))
+        logits = torch.empty(len(texts), len(self.classes))
         with self.lock, torch.no_grad():
             for start in range(0, len(order), batch_size):
                 picked = order[start : start + batch_size]
                 batch = self.tokenizer([texts[i] for i in picked], truncation=True, padding=True,
                                        max_length=self.max_length, return_tensors="pt")
-                logits = self.logits(batch["input_ids"], batch["attention_mask"]).float()
-                probs[picked] = (logits / self.temperature).softmax(-1)
-        return probs.numpy().astype(np.float64)
+                logits[picked] = self.logits(batch["input_ids"], batch["attention_mask"]).float()
+        return np.asarray(tasks.task("classification").answers(logits, self.state), dtype=np.float64)
 
 
 @dataclass(frozen=True)

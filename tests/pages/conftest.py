@@ -9,7 +9,8 @@ import json
 import shutil
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -233,3 +234,45 @@ def charts_by_title(at: AppTest) -> dict[str, dict[str, Any]]:
         title = spec["layout"].get("title", {})
         found[title.get("text", "") if isinstance(title, dict) else str(title)] = spec
     return found
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A dataset to add to a template workspace and the quick run to train on it: the file, its name, the ingest
+    `options`, the modality (None: detected), the backbone and the run's settings beyond the Quick preset."""
+
+    path: Path
+    name: str
+    options: dict[str, Any]
+    modality: str | None = None
+    backbone: str = "mlp"
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def train_template(home: Path, planned: Sequence[Planned]) -> Path:
+    """A workspace at `home` holding each planned dataset and a completed Quick run on it, trained by the worker in
+    this process (no worker process is started): the template a module's tests copy (`copy_template`)."""
+    from core import runs, worker
+    from core.training.presets import apply
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GLASSBOX_HOME", str(home))
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        patch.setattr(LocalBackend, "dispatch", lambda self: None)
+        ws = Workspace.from_env()
+        ws.ensure()
+        store = Store(ws.db_path)
+        for plan in planned:
+            record = datasets.add(ws, store, plan.path, name=plan.name, modality=plan.modality, options=plan.options)
+            config = apply(TrainConfig(dataset_id=record.id, modality=record.modality, backbone=plan.backbone,
+                                       task=record.info["task"]), "quick").updated(**plan.settings)
+            run = runs.create(ws, store, config)
+            worker.main(run.id)
+            assert store.get_run(run.id).status == "completed", store.get_run(run.id).error
+    return home
+
+
+def copy_template(template: Path, ws: Workspace) -> Store:
+    """This test's workspace as a copy of a `train_template` workspace (tests may add datasets and start runs)."""
+    shutil.copytree(template, ws.home, dirs_exist_ok=True)
+    return Store(ws.db_path)

@@ -4,29 +4,27 @@ threshold, calibration, curves per class; and a trained table run whose confusio
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from core import datasets, runs, worker
 from core.artifacts import RunFiles
-from core.config import TrainConfig
-from core.jobs.local import LocalBackend
 from core.store import DatasetRecord, RunRecord, Store
-from core.training.presets import apply
 from core.workspace import Workspace
 from tests.pages.conftest import (
     CLASSES,
     TEXT_CLASSES,
+    Planned,
     charts_by_title,
+    copy_template,
     fabricate_run,
     fabricate_text_run,
     metrics_shown,
     open_page,
     predictions_of,
+    train_template,
     write_predictions,
 )
 
@@ -358,26 +356,13 @@ def table_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("evaluate-table-home")
     csv = tmp_path_factory.mktemp("evaluate-table") / "accounts.csv"
     csv.write_text(_accounts_csv())
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GLASSBOX_HOME", str(home))
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        patch.setattr(LocalBackend, "dispatch", lambda self: None)
-        ws = Workspace.from_env()
-        ws.ensure()
-        store = Store(ws.db_path)
-        record = datasets.add(ws, store, csv, name="accounts", options={"target": "left"})
-        config = apply(TrainConfig(dataset_id=record.id, modality=record.modality, backbone="mlp",
-                                   task=record.info["task"]), "quick").updated(epochs=4, early_stopping_patience=0)
-        run = runs.create(ws, store, config)
-        worker.main(run.id)
-        assert store.get_run(run.id).status == "completed", store.get_run(run.id).error
-    return home
+    return train_template(home, [Planned(csv, "accounts", {"target": "left"},
+                                         settings={"epochs": 4, "early_stopping_patience": 0})])
 
 
 @pytest.fixture
 def table_run(ws: Workspace, table_home: Path) -> Iterator[RunRecord]:
-    shutil.copytree(table_home, ws.home, dirs_exist_ok=True)
-    yield Store(ws.db_path).list_runs(["completed"])[0]
+    yield copy_template(table_home, ws).list_runs(["completed"])[0]
 
 
 def test_a_confusion_cell_row_opens_on_explain(ws: Workspace, table_run: RunRecord) -> None:

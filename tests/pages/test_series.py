@@ -7,7 +7,6 @@ figures in the run's predictions, the steps an explanation ranks first, the time
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,17 +15,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import datasets, prediction, runs, worker
+from core import prediction
 from core.artifacts import RunFiles
-from core.config import TrainConfig
 from core.data.series import forecast_inputs, read_series
 from core.explain import load_subject
-from core.jobs.local import LocalBackend
 from core.store import Store
 from core.tasks import task
-from core.training.presets import apply
 from core.workspace import Workspace
-from tests.pages.conftest import charts_by_title, dataset_named, metrics_shown, open_page, predictions_of, run_on
+from tests.pages.conftest import (
+    Planned,
+    charts_by_title,
+    copy_template,
+    dataset_named,
+    metrics_shown,
+    open_page,
+    predictions_of,
+    run_on,
+    train_template,
+)
 from ui import formatting
 from ui.series_predict import pasted_series
 
@@ -83,28 +89,14 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "gestures.csv").write_text(gestures_csv())
     load_frame().to_csv(folder / "load.csv", index=False)
     warm_frame().to_csv(folder / "warm.csv", index=False)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GLASSBOX_HOME", str(home))
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        patch.setattr(LocalBackend, "dispatch", lambda self: None)
-        ws = Workspace.from_env()
-        ws.ensure()
-        store = Store(ws.db_path)
-        for name, options in (("gestures", GESTURES), ("load", LOAD), ("warm", LOAD)):
-            record = datasets.add(ws, store, folder / f"{name}.csv", name=name, modality="series", options=options)
-            config = apply(TrainConfig(dataset_id=record.id, modality="series", backbone="cnn",
-                                       task=record.info["task"]), "quick")
-            run = runs.create(ws, store, config)
-            worker.main(run.id)
-            assert store.get_run(run.id).status == "completed", store.get_run(run.id).error
-    return home
+    return train_template(home, [Planned(folder / f"{name}.csv", name, options, modality="series", backbone="cnn")
+                                 for name, options in (("gestures", GESTURES), ("load", LOAD), ("warm", LOAD))])
 
 
 @pytest.fixture
 def series(ws: Workspace, trained: Path) -> Iterator[Store]:
     """This test's workspace, a copy of the trained template."""
-    shutil.copytree(trained, ws.home, dirs_exist_ok=True)
-    yield Store(ws.db_path)
+    yield copy_template(trained, ws)
 
 
 def _trace(figure: dict[str, Any], name: str) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,14 +14,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import datasets, runs, tasks, worker
+from core import datasets, tasks
 from core.artifacts import RunFiles
-from core.config import TrainConfig
 from core.jobs.local import LocalBackend
 from core.store import Store
-from core.training.presets import apply
 from core.workspace import Workspace
-from tests.pages.conftest import charts_by_title, dataset_named, metrics_shown, open_page, predictions_of, run_on
+from tests.pages.conftest import (
+    Planned,
+    charts_by_title,
+    copy_template,
+    dataset_named,
+    metrics_shown,
+    open_page,
+    predictions_of,
+    run_on,
+    train_template,
+)
 from ui import formatting
 from ui.table_data import new_choices
 
@@ -66,29 +73,15 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("tables-files")
     (folder / "churn.csv").write_text(churn_csv())
     (folder / "flats.csv").write_text(flats_csv())
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GLASSBOX_HOME", str(home))
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        patch.setattr(LocalBackend, "dispatch", lambda self: None)
-        ws = Workspace.from_env()
-        ws.ensure()
-        store = Store(ws.db_path)
-        for name, target in (("churn", "churned"), ("flats", "price")):
-            record = datasets.add(ws, store, folder / f"{name}.csv", name=name, options={"target": target})
-            config = apply(TrainConfig(dataset_id=record.id, modality=record.modality, backbone="mlp",
-                                       task=record.info["task"]), "quick").updated(epochs=EPOCHS,
-                                                                                   early_stopping_patience=0)
-            run = runs.create(ws, store, config)
-            worker.main(run.id)
-            assert store.get_run(run.id).status == "completed", store.get_run(run.id).error
-    return home
+    quick = {"epochs": EPOCHS, "early_stopping_patience": 0}
+    return train_template(home, [Planned(folder / "churn.csv", "churn", {"target": "churned"}, settings=quick),
+                                 Planned(folder / "flats.csv", "flats", {"target": "price"}, settings=quick)])
 
 
 @pytest.fixture
 def tables(ws: Workspace, trained: Path) -> Iterator[Store]:
     """This test's workspace, a copy of the trained template (tests may add datasets and start runs)."""
-    shutil.copytree(trained, ws.home, dirs_exist_ok=True)
-    yield Store(ws.db_path)
+    yield copy_template(trained, ws)
 
 
 @pytest.fixture
